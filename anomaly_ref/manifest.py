@@ -1,0 +1,246 @@
+"""data_manifest.json: load it, validate it, and write pins into it.
+
+The manifest names every artifact anomaly-ref downloads (the authors' Dropbox feature
+folders, the paper's result workbooks) and what their bytes must be. It is checked
+twice: against ``manifest.schema.json`` (shape and types) and against the registry
+(known datasets and extractors, feature dims, row counts). Every error names the
+manifest file, the JSON path, the expected and the found value, and what to do.
+
+Found via ``--manifest``, else ``$ANOMALY_REF_MANIFEST``, else ``data_manifest.json``
+at the repository root next to this package (editable installs).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from . import registry
+from .errors import ManifestError
+
+log = logging.getLogger(__name__)
+
+MANIFEST_ENV = "ANOMALY_REF_MANIFEST"
+MANIFEST_NAME = "data_manifest.json"
+SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
+_FIX = f"fix the entry (format: docs/fetch.md, schema: {SCHEMA_PATH.name})"
+
+
+@dataclass(frozen=True)
+class Member:
+    """One file of an artifact. Feature members (``.npy``) also carry the array checks."""
+
+    name: str  # plain file name inside the artifact's folder
+    sha256: str | None  # None: not pinned yet (accepted after the array checks, with a warning)
+    size: int | None = None  # bytes, where known
+    extractor: str | None = None  # backbone name (feature members only)
+    cls: str | None = None  # "normal" | "anomaly" (feature members only)
+    dtype: str | None = None  # "float32" (feature members only)
+    dim: int | None = None  # columns of the (rows, dim) array
+    rows: int | None = None  # rows, where known
+
+    @property
+    def is_feature(self) -> bool:
+        return self.dtype is not None
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One download: a folder zip of feature files, or a single file."""
+
+    id: str  # "features/ped2": the folder under the cache dir and under a mirror URL
+    kind: str  # "dropbox-folder-zip" | "file"
+    dataset: str  # registry dataset key
+    url: str  # as published (Dropbox links keep dl=0 here)
+    members: tuple[Member, ...]
+
+    def member(self, name: str) -> Member:
+        """The member called ``name``, or an error listing the valid names."""
+        found = registry.lookup({m.name: m for m in self.members}, name, f"member of {self.id}")
+        return found
+
+    def feature(self, extractor: str, cls: str) -> Member:
+        """The feature member for ``extractor`` and class ``cls`` ("normal"/"anomaly")."""
+        for m in self.members:
+            if m.extractor == extractor and m.cls == cls:
+                return m
+        raise ManifestError(
+            f"{self.id}: no {cls} member for extractor {extractor!r}; listed extractors: "
+            f"{', '.join(sorted({m.extractor or '?' for m in self.members}))}"
+        )
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    schema_version: int
+    artifacts: Mapping[str, Artifact]  # by id, in file order
+
+    def artifact(self, artifact_id: str) -> Artifact:
+        """The artifact with this id, or an error listing the valid ids."""
+        try:
+            return self.artifacts[artifact_id]
+        except KeyError:
+            raise ManifestError(
+                f"{self.path}: no artifact {artifact_id!r}; valid: {', '.join(self.artifacts)}"
+            ) from None
+
+
+def default_path(explicit: str | os.PathLike | None = None) -> Path:
+    """``explicit``, else ``$ANOMALY_REF_MANIFEST``, else the repo root's data_manifest.json."""
+    if explicit is not None:
+        path, source = Path(explicit), "--manifest"
+    elif os.environ.get(MANIFEST_ENV):
+        path, source = Path(os.environ[MANIFEST_ENV]), f"${MANIFEST_ENV}"
+    else:
+        path, source = Path(__file__).resolve().parent.parent / MANIFEST_NAME, "the repository root"
+    path = path.expanduser()
+    if not path.is_file():
+        raise ManifestError(
+            f"manifest not found: {path} (from {source}); pass --manifest PATH or set "
+            f"${MANIFEST_ENV} to the data_manifest.json of an anomaly-ref checkout"
+        )
+    return path
+
+
+def load(path: str | os.PathLike | Manifest | None = None) -> Manifest:
+    """Read, schema-check and registry-check a manifest (``path`` as :func:`default_path`)."""
+    if isinstance(path, Manifest):
+        return path
+    file = default_path(path)
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{file}: cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ManifestError(
+            f"{file}: line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg}); fix the syntax"
+        ) from None
+    return parse(doc, file)
+
+
+def parse(doc: Any, file: Path) -> Manifest:
+    """Validate a decoded manifest document and build the :class:`Manifest`."""
+    check_schema(doc, file)
+    artifacts: dict[str, Artifact] = {}
+    for i, raw in enumerate(doc["artifacts"]):
+        art = _artifact(raw)
+        where = f"{file}: $.artifacts[{i}]"
+        if art.id in artifacts:
+            raise ManifestError(f"{where}.id: duplicate id {art.id!r}; each artifact id must be unique")
+        check_registry(art, where)
+        artifacts[art.id] = art
+    return Manifest(file, doc["schema_version"], artifacts)
+
+
+def check_schema(doc: Any, file: Path) -> None:
+    """Raise :class:`ManifestError` for the first schema violation (JSON path, expected, found)."""
+    import jsonschema
+
+    if isinstance(doc, dict) and doc.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
+        raise ManifestError(
+            f"{file}: $.schema_version: expected {SCHEMA_VERSION}, found {doc['schema_version']!r}; "
+            "this anomaly-ref reads only that version: upgrade anomaly-ref or use a matching manifest"
+        )
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        # best_match picks the most specific error of a oneOf/if-then failure.
+        err = jsonschema.exceptions.best_match(errors)
+        raise ManifestError(
+            f"{file}: {err.json_path}: {err.message} (found {err.instance!r}); {_FIX}"
+        )
+
+
+def check_registry(art: Artifact, where: str) -> None:
+    """The manifest must agree with the registry: known dataset and extractors, dims, rows."""
+    if art.dataset not in registry.DATASETS:
+        raise ManifestError(
+            f"{where}.dataset: expected one of {', '.join(registry.DATASETS)}, found {art.dataset!r}; {_FIX}"
+        )
+    seen: set[str] = set()
+    for j, m in enumerate(art.members):
+        at = f"{where}.members[{j}]"
+        if m.name in seen:
+            raise ManifestError(f"{at}.name: duplicate member {m.name!r}; {_FIX}")
+        seen.add(m.name)
+        if not m.is_feature:
+            continue
+        if m.extractor not in registry.BACKBONES:
+            raise ManifestError(
+                f"{at}.extractor: expected one of {', '.join(registry.BACKBONES)}, found {m.extractor!r}; {_FIX}"
+            )
+        dim = registry.BACKBONES[m.extractor].feature_dim
+        if m.dim != dim:
+            raise ManifestError(f"{at}.dim: expected {dim} (registry, {m.extractor}), found {m.dim}; {_FIX}")
+        ds = registry.DATASETS[art.dataset]
+        rows = ds.n_normal if m.cls == "normal" else ds.n_anomaly
+        if rows is not None and m.rows != rows:
+            raise ManifestError(f"{at}.rows: expected {rows} (registry, {art.dataset}), found {m.rows}; {_FIX}")
+
+
+def _artifact(raw: Mapping[str, Any]) -> Artifact:
+    members = tuple(
+        Member(
+            name=m["name"],
+            sha256=m["sha256"],
+            size=m.get("size"),
+            extractor=m.get("extractor"),
+            cls=m.get("class"),
+            dtype=m.get("dtype"),
+            dim=m.get("dim"),
+            rows=m.get("rows"),
+        )
+        for m in raw["members"]
+    )
+    return Artifact(raw["id"], raw["kind"], raw["dataset"], raw["url"], members)
+
+
+def write_pins(path: str | os.PathLike, pins: Mapping[tuple[str, str], tuple[str, int]]) -> list[tuple[str, str]]:
+    """Record ``{(artifact_id, member_name): (sha256, size)}`` into the manifest file.
+
+    Only members whose ``sha256`` is null are changed: an existing pin is never
+    overwritten (a different file is a mismatch, not a new pin). The file is
+    re-validated and replaced atomically. Returns the (id, name) pairs written.
+    """
+    file = Path(path)
+    doc = json.loads(file.read_text(encoding="utf-8"))
+    written: list[tuple[str, str]] = []
+    for art in doc["artifacts"]:
+        for m in art["members"]:
+            key = (art["id"], m["name"])
+            if key in pins and m.get("sha256") is None:
+                m["sha256"], m["size"] = pins[key]
+                written.append(key)
+    parse(doc, file)  # never write a manifest this module would refuse to read
+    _atomic_write_text(file, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    log.info("pinned %d member(s) in %s", len(written), file)
+    return written
+
+
+def _atomic_write_text(file: Path, text: str) -> None:
+    """Write ``text`` to a temp file beside ``file``, then rename it over ``file``."""
+    fd, tmp = tempfile.mkstemp(prefix=file.name + ".", suffix=".tmp", dir=file.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, file)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def iter_members(manifest: Manifest, datasets: Iterable[str] | None = None):
+    """``(artifact, member)`` pairs, optionally restricted to some dataset keys."""
+    wanted = set(datasets) if datasets else None
+    for art in manifest.artifacts.values():
+        if wanted is None or art.dataset in wanted:
+            for m in art.members:
+                yield art, m
