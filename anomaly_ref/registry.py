@@ -163,11 +163,6 @@ PROTOCOLS: dict[str, Protocol] = {
             "The published notebooks exactly: frames shuffled before windowing, random "
             "stratified split of overlapping windows, early stopping on the test split.",
         ),
-        Protocol(
-            "strict",
-            "Temporal windows inside each clip, grouped split by clip, early stopping on a "
-            "validation split carved from training clips; the test split is touched once.",
-        ),
     )
 }
 

@@ -1,0 +1,100 @@
+"""Load a normal/anomaly pair of feature arrays the way the paper does (PROTOCOL §4, steps 1-2).
+
+Plain arrays in, plain arrays out: :func:`prepare_pair` works on arrays, :func:`load_pair`
+adds file handling with errors that name the file and the problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FeaturePair:
+    """Frames of both classes, concatenated normal first (the paper's order)."""
+
+    X: np.ndarray  # (N0 + N1, D) float32, finite
+    y: np.ndarray  # (N0 + N1,) int64, 0 = normal, 1 = anomaly
+    n_normal: int
+    n_anomaly: int
+    n_replaced: int  # non-finite values set to 0 by nan_to_num
+
+
+def load_array(path: str | os.PathLike, role: str = "features") -> np.ndarray:
+    """``np.load`` a ``.npy`` file with pickles refused and errors that name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{role} file {str(path)!r} does not exist")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as exc:  # numpy refuses object arrays with allow_pickle=False
+        raise InputError(
+            f"{role} file {str(path)!r} holds a pickled object array, which is refused for "
+            f"safety: save a numeric array with np.save ({exc})"
+        ) from None
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{role} file {str(path)!r} is not a readable .npy array: {exc}") from None
+    if not isinstance(arr, np.ndarray):  # .npz archives load as NpzFile
+        raise InputError(f"{role} file {str(path)!r} is an .npz archive, expected one .npy array")
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise InputError(f"{role} file {str(path)!r} has dtype {arr.dtype}, expected a real numeric array")
+    return arr
+
+
+def _to_2d(arr: np.ndarray, where: str) -> np.ndarray:
+    """(N, D) as is; 4+-D arrays averaged over axes (2, 3) as the notebooks do."""
+    if arr.ndim >= 4:
+        arr = arr.mean(axis=(2, 3))
+    if arr.ndim != 2:
+        raise InputError(
+            f"{where}: expected a 2-D (frames, features) array or a 4-D (frames, C, H, W) map, "
+            f"found {arr.ndim}-D after pooling (shape {arr.shape})"
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InputError(f"{where}: array is empty (shape {arr.shape})")
+    return arr
+
+
+def prepare_pair(
+    normal: np.ndarray, anomaly: np.ndarray, *, names: tuple[str, str] = ("normal", "anomaly")
+) -> FeaturePair:
+    """PROTOCOL §4 steps 1-2: pool, concatenate normal then anomaly, float32, ``nan_to_num``.
+
+    normal : array of shape (N0, D) or (N0, C, H, W, ...)
+    anomaly : array of shape (N1, D) or (N1, C, H, W, ...)
+    """
+    parts = [_to_2d(np.asarray(a), n) for a, n in zip((normal, anomaly), names)]
+    if parts[0].shape[1] != parts[1].shape[1]:
+        raise InputError(
+            f"feature dims differ: {names[0]} has {parts[0].shape[1]}, {names[1]} has "
+            f"{parts[1].shape[1]}; both files must come from the same backbone"
+        )
+    for part, name in zip(parts, names):
+        if not np.isfinite(part).any():
+            raise InputError(
+                f"{name}: all {part.size} values are non-finite (NaN/inf); the file is unusable"
+            )
+    X = np.concatenate(parts, axis=0).astype(np.float32, copy=False)
+    bad = ~np.isfinite(X)
+    n_replaced = int(bad.sum())
+    if n_replaced:
+        log.warning("replaced %d non-finite feature values with 0 (nan_to_num)", n_replaced)
+        X[bad] = 0.0  # same result as nan_to_num(nan=0, posinf=0, neginf=0), in place
+    y = np.concatenate([np.zeros(len(parts[0]), np.int64), np.ones(len(parts[1]), np.int64)])
+    return FeaturePair(X, y, len(parts[0]), len(parts[1]), n_replaced)
+
+
+def load_pair(normal_path: str | os.PathLike, anomaly_path: str | os.PathLike) -> FeaturePair:
+    """Read ``normal_features_<name>.npy`` and ``anomaly_features_<name>.npy`` and prepare them."""
+    normal = load_array(normal_path, "normal features")
+    anomaly = load_array(anomaly_path, "anomaly features")
+    return prepare_pair(normal, anomaly, names=(str(normal_path), str(anomaly_path)))

@@ -1,0 +1,125 @@
+"""Training loop mirroring Keras ``model.fit`` as the notebooks call it (PROTOCOL §6)."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from .sequences import Windows
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    lr: float = 1e-4  # Adam learning rate of the notebooks
+    betas: tuple[float, float] = (0.9, 0.999)  # Keras Adam defaults
+    eps: float = 1e-7  # Keras Adam epsilon (PyTorch's default is 1e-8)
+    batch_size: int = 32
+    max_epochs: int = 50
+    patience: int = 5  # EarlyStopping(monitor='val_loss', patience=5)
+    # Keras restores the best weights only when early stopping fires; a run that reaches
+    # max_epochs keeps its last weights. We mirror that.
+    restore_best_weights: bool = True
+    eval_batch_size: int = 1024  # inference only; does not change results
+
+
+@dataclass
+class History:
+    """Per-epoch record, like Keras' ``History.history``."""
+
+    loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    best_epoch: int | None = None  # 0-based epoch of the lowest val_loss
+    stopped_epoch: int | None = None  # 0-based epoch at which early stopping fired
+    weights_epoch: int | None = None  # 0-based epoch whose weights the model ends with
+
+    @property
+    def epochs(self) -> int:
+        return len(self.loss)
+
+
+def predict_logits(model: nn.Module, windows: Windows, batch_size: int = 1024, device: str = "cpu") -> np.ndarray:
+    """Logits of shape (len(windows),), model in eval mode (dropout off)."""
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(windows), batch_size):
+            xb = torch.from_numpy(windows[np.arange(i, min(i + batch_size, len(windows)))]).to(device)
+            out.append(model(xb).float().cpu())
+    return torch.cat(out).numpy() if out else np.empty(0, np.float32)
+
+
+def predict_proba(model: nn.Module, windows: Windows, batch_size: int = 1024, device: str = "cpu") -> np.ndarray:
+    """Probabilities of the anomaly class, shape (len(windows),)."""
+    return 1.0 / (1.0 + np.exp(-predict_logits(model, windows, batch_size, device).astype(np.float64)))
+
+
+def _mean_loss(model: nn.Module, windows: Windows, config: TrainConfig, device: str) -> float:
+    logits = torch.from_numpy(predict_logits(model, windows, config.eval_batch_size, device))
+    target = torch.from_numpy(windows.labels.astype(np.float32))
+    return float(nn.functional.binary_cross_entropy_with_logits(logits, target))
+
+
+def fit(
+    model: nn.Module,
+    train: Windows,
+    val: Windows | None = None,
+    *,
+    config: TrainConfig = TrainConfig(),
+    random_state: int = 0,
+    device: str = "cpu",
+) -> History:
+    """Train ``model`` in place with Adam + BCE, reshuffling every epoch.
+
+    With ``val``, early stopping monitors its loss (the paper passes its TEST split here).
+    random_state : seeds the epoch shuffles (a private numpy Generator) and dropout (a
+    forked torch RNG, so the caller's global RNG state is left as it was).
+    """
+    rng = np.random.default_rng(random_state)
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas, eps=config.eps)
+    loss_fn = nn.BCEWithLogitsLoss()
+    y_train = train.labels.astype(np.float32)
+    hist = History()
+    best, best_state, wait = np.inf, None, 0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(random_state)  # dropout masks; restored on exit by fork_rng
+        for epoch in range(config.max_epochs):
+            model.train()
+            order = rng.permutation(len(train))
+            total = 0.0
+            for i in range(0, len(order), config.batch_size):
+                idx = order[i : i + config.batch_size]
+                xb = torch.from_numpy(train[idx]).to(device)  # (B, T, D)
+                yb = torch.from_numpy(y_train[idx]).to(device)  # (B,)
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(model(xb), yb)
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(idx)
+            hist.loss.append(total / len(order))
+            if val is None:
+                continue
+            val_loss = _mean_loss(model, val, config, device)
+            hist.val_loss.append(val_loss)
+            log.debug("epoch %d loss %.4f val_loss %.4f", epoch, hist.loss[-1], val_loss)
+            if val_loss < best:
+                best, wait, hist.best_epoch = val_loss, 0, epoch
+                best_state = copy.deepcopy(model.state_dict())
+                continue
+            wait += 1
+            if wait >= config.patience:
+                hist.stopped_epoch = epoch
+                if config.restore_best_weights and best_state is not None:
+                    model.load_state_dict(best_state)
+                    hist.weights_epoch = hist.best_epoch
+                break
+    if hist.weights_epoch is None:
+        hist.weights_epoch = hist.epochs - 1  # Keras keeps the last weights unless it stopped early
+    return hist
