@@ -22,8 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
             "--anomaly anomaly_features_convnext_tiny.npy --head LSTM --out lstm.json"
         ),
     )
-    p.add_argument("--normal", required=True, metavar="N.npy", help="normal_features_<backbone>.npy (N0, D)")
-    p.add_argument("--anomaly", required=True, metavar="A.npy", help="anomaly_features_<backbone>.npy (N1, D)")
+    src = p.add_argument_group("features: either two files, or a dataset and extractor to fetch")
+    src.add_argument("--normal", metavar="N.npy", help="normal_features_<backbone>.npy (N0, D)")
+    src.add_argument("--anomaly", metavar="A.npy", help="anomaly_features_<backbone>.npy (N1, D)")
+    src.add_argument("--dataset", help="fetch the authors' features of this dataset (avenue, ped1, ped2, umn)")
+    src.add_argument("--extractor", help="backbone whose features to fetch (timm name, e.g. convnext_tiny)")
+    src.add_argument("--cache", metavar="DIR", help="download cache (default $ANOMALY_REF_CACHE or the platform cache)")
+    src.add_argument("--offline", action="store_true", help="use the cache only, never the network")
     p.add_argument(
         "--head", action="append", metavar="NAME",
         help=f"head to train, repeatable, or 'all' for the paper's four (choices: {', '.join(HEADS)}; default LSTM)",
@@ -51,6 +56,7 @@ def _run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from ..compare import diff, format_diff, paper_summary
     from ..errors import InputError
     from ..features import load_pair
     from ..metrics import format_summary
@@ -61,7 +67,13 @@ def _run(args: argparse.Namespace) -> int:
     heads = _heads(args.head)
     if args.runs < 1:
         raise InputError(f"--runs must be >= 1, found {args.runs}")
-    pair = load_pair(args.normal, args.anomaly)
+    normal, anomaly = _feature_paths(args)
+    pair = load_pair(normal, anomaly)
+    reference = None
+    if args.dataset and args.extractor:
+        from ..workbook import load_reference
+
+        reference = load_reference()
     print(
         f"features: {pair.n_normal} normal + {pair.n_anomaly} anomaly frames, dim {pair.X.shape[1]}"
         + (f"; {pair.n_replaced} non-finite values set to 0" if pair.n_replaced else "")
@@ -74,7 +86,13 @@ def _run(args: argparse.Namespace) -> int:
     for head in heads:
         res = run_paper(pair.X, pair.y, head, config, device=args.device)
         print(format_summary(res.summary, head, len(res.runs)))
-        results.append(res.to_dict())
+        entry = res.to_dict()
+        published = reference is not None and paper_summary(reference, args.dataset, args.extractor, head)
+        if published:
+            print("compared with the paper (same configuration):")
+            print(format_diff(diff(res.summary, published)))
+            entry["paper"] = {m: {"mean": mu, "std": sd} for m, (mu, sd) in published.items()}
+        results.append(entry)
     if args.out:
         doc = {
             "results": results,
@@ -82,10 +100,24 @@ def _run(args: argparse.Namespace) -> int:
                 config=dataclasses.asdict(config) | {"heads": heads, "protocol": "paper"},
                 seeds={"shuffle": config.shuffle_seed, "split": list(range(args.runs)),
                        "model": [args.seed + r for r in range(args.runs)]},
-                inputs=[args.normal, args.anomaly],
+                inputs=[normal, anomaly],
                 device=args.device,
             ),
         }
         Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
         print(f"wrote {args.out}")
     return 0
+
+
+def _feature_paths(args: argparse.Namespace):
+    from ..errors import InputError
+
+    if args.normal or args.anomaly:
+        if not (args.normal and args.anomaly) or args.dataset or args.extractor:
+            raise InputError("give both --normal and --anomaly, or --dataset and --extractor (not a mix)")
+        return args.normal, args.anomaly
+    if not (args.dataset and args.extractor):
+        raise InputError("no features given: use --normal N.npy --anomaly A.npy, or --dataset D --extractor E")
+    from .. import fetch
+
+    return fetch.features(args.dataset, args.extractor, cache=args.cache, offline=args.offline or None)
