@@ -1,0 +1,93 @@
+"""The paper's feature extraction, exactly (PROTOCOL §2): one image per forward pass, fp32.
+
+Per image: RGB uint8 -> ``ToPILImage`` -> ``Resize((224, 224))`` (PIL bilinear, antialiased,
+no crop) -> ``ToTensor`` -> ``Normalize(mean, std)`` -> model -> ``(D,)`` float32.
+The fast, batched path lives in :mod:`anomaly_ref.extract_fast`.
+
+Global torch flags are left as the caller set them: the paper ran PyTorch's defaults, in
+which cuDNN convolutions on an A100/H100/H200 may use TF32.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import TYPE_CHECKING, Callable, Iterable
+
+import numpy as np
+
+from .errors import InputError
+from .registry import Backbone, get_backbone
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+
+def _spec(backbone: Backbone | str) -> Backbone:
+    return get_backbone(backbone) if isinstance(backbone, str) else backbone
+
+
+@functools.lru_cache(maxsize=None)
+def _paper_transform(size: tuple[int, int], mean: tuple, std: tuple) -> Callable:
+    from torchvision import transforms
+
+    # The notebooks' transform, verbatim (ToPILImage first: they start from a numpy array).
+    return transforms.Compose([
+        transforms.ToPILImage(),
+        transforms.Resize(size),
+        transforms.ToTensor(),
+        transforms.Normalize(mean, std),
+    ])
+
+
+def preprocess_paper(rgb: np.ndarray, backbone: Backbone | str) -> "torch.Tensor":
+    """``(H, W, 3)`` uint8 RGB -> ``(3, 224, 224)`` float32, normalised as the paper does."""
+    if not (isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3):
+        raise InputError(
+            "preprocess_paper expects an (H, W, 3) uint8 RGB array, found "
+            f"{getattr(rgb, 'shape', None)} {getattr(rgb, 'dtype', type(rgb).__name__)}"
+        )
+    spec = _spec(backbone)
+    return _paper_transform(spec.input_size, spec.mean, spec.std)(rgb)
+
+
+def _as_image(item) -> np.ndarray:
+    """Accept a :class:`~anomaly_ref.frames.Frame` as well as a bare array."""
+    return getattr(item, "image", item)
+
+
+def extract_paper(
+    model: "torch.nn.Module",
+    images: Iterable[np.ndarray],
+    backbone: Backbone | str,
+    *,
+    device: str = "cpu",
+    progress: bool = False,
+) -> np.ndarray:
+    """Features of each image, batch 1, fp32: ``(N, D)`` float32 in input order.
+
+    ``images`` yields ``(H, W, 3)`` uint8 RGB arrays (or Frames). ``model`` is moved to
+    ``device`` and must be in eval mode (as :func:`~anomaly_ref.backbones.create_backbone`
+    returns it).
+    """
+    import torch
+
+    spec = _spec(backbone)
+    model = model.to(device)
+    if model.training:
+        raise InputError("extract_paper needs a model in eval mode (call model.eval())")
+    rows = []
+    items = images
+    if progress:
+        from tqdm import tqdm
+
+        items = tqdm(images, desc=f"{spec.name} (paper)", unit="img")
+    with torch.inference_mode():
+        for item in items:
+            x = preprocess_paper(_as_image(item), spec).unsqueeze(0).to(device)  # (1, 3, 224, 224)
+            rows.append(model(x).float().cpu().numpy().reshape(-1))  # (D,)
+    if not rows:
+        return np.zeros((0, spec.feature_dim), dtype=np.float32)
+    return np.stack(rows).astype(np.float32, copy=False)  # (N, D)

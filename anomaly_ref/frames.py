@@ -1,0 +1,297 @@
+"""Frame sources: every dataset layout the paper uses, as one kind of sized sequence.
+
+Each ``open_*`` function returns a :class:`FrameSequence`: its length and per-frame
+metadata (clip, index, label) are known up front, and ``frames[i]`` decodes one
+:class:`Frame` lazily, so parallel decoders (DataLoader workers) can share the work.
+Each ``read_*`` function returns an iterator over the same frames.
+
+Layouts (see :func:`open_source` for auto-detection):
+- ``.npz`` files of ``$ANOMALY_REF_SHARED/data/`` (keys frames, video, frame, label);
+- UCSD Ped1/Ped2 ``Test/`` folders: ``TestNNN/NNN.tif`` plus ``UCSDpedN.m`` frame ranges;
+- Avenue: ``testing_videos/NN.avi`` plus ``testing_label_mask/N_label.mat`` (``volLabel``);
+- UMN and the paper's own folders: ``normal/`` and ``abnormal/`` image folders.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from .errors import InputError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+NPZ_KEYS = ("frames", "video", "frame", "label")
+# The paper's own folder names and their labels (PROTOCOL §1, UMN).
+FOLDER_LABELS = {"normal": 0, "abnormal": 1}
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame with where it came from."""
+
+    image: np.ndarray  # (H, W, 3) uint8, RGB
+    dataset: str
+    clip: int | str  # clip / video number, or folder name where a dataset has no clips
+    index: int  # 0-based frame index inside the clip
+    label: int  # 0 normal, 1 abnormal
+
+
+class FrameSequence(Sequence[Frame]):
+    """Sized, lazily decoded frames. Subclasses implement ``_image(i) -> (H, W, 3) RGB``."""
+
+    def __init__(self, dataset: str, clips: Sequence, indices: Sequence[int], labels: Sequence[int]):
+        if not (len(clips) == len(indices) == len(labels)):
+            raise InputError(
+                f"{dataset}: clips, indices and labels differ in length "
+                f"({len(clips)}, {len(indices)}, {len(labels)})"
+            )
+        self.dataset = dataset
+        self.clips = list(clips)
+        self.indices = [int(i) for i in indices]
+        self.labels = [int(v) for v in labels]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"frame {i} out of range for {len(self)} frames")
+        i %= len(self)
+        return Frame(self._image(i), self.dataset, self.clips[i], self.indices[i], self.labels[i])
+
+    def __iter__(self) -> Iterator[Frame]:
+        return FrameIterator(self)
+
+    def _image(self, i: int) -> np.ndarray:
+        raise NotImplementedError
+
+
+class FrameIterator(Iterator[Frame]):
+    """Iterator over a :class:`FrameSequence`; ``len()`` is the number of frames left and
+    ``.frames`` the sequence itself (random access for parallel decoding)."""
+
+    def __init__(self, frames: FrameSequence):
+        self.frames = frames
+        self._next = 0
+
+    def __next__(self) -> Frame:
+        if self._next >= len(self.frames):
+            raise StopIteration
+        self._next += 1
+        return self.frames[self._next - 1]
+
+    def __len__(self) -> int:
+        return len(self.frames) - self._next
+
+
+def to_rgb(image: np.ndarray, where: str) -> np.ndarray:
+    """``(H, W)`` gray, ``(H, W, 1)`` or ``(H, W, 3)`` uint8 -> ``(H, W, 3)`` uint8."""
+    if image.dtype != np.uint8:
+        raise InputError(f"{where}: expected uint8 pixels, found {image.dtype}")
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3):
+        raise InputError(f"{where}: expected an (H, W) or (H, W, 3) image, found {image.shape}")
+    if image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)  # gray -> 3 identical channels, as cv2.imread does
+    return np.ascontiguousarray(image)
+
+
+def imread_rgb(path: str | os.PathLike) -> np.ndarray:
+    """``cv2.imread`` (BGR, gray expanded to 3 channels) -> RGB, as the paper reads images."""
+    import cv2
+
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(f"cannot read image {path}: missing, empty or not an image")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+# --------------------------------------------------------------------------- npz
+
+
+class NpzFrames(FrameSequence):
+    """The ``.npz`` layout of ``$ANOMALY_REF_SHARED/data/`` (all frames held in memory)."""
+
+    def __init__(self, path: str | os.PathLike, dataset: str):
+        path = Path(path)
+        try:
+            with np.load(path) as data:
+                missing = [k for k in NPZ_KEYS if k not in data.files]
+                if missing:
+                    raise InputError(
+                        f"{path}: missing keys {missing}; expected {list(NPZ_KEYS)}, "
+                        f"found {data.files}"
+                    )
+                self.images = data["frames"]  # (N, H, W) or (N, H, W, 3) uint8
+                meta = {k: data[k] for k in ("video", "frame", "label")}
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read {path}: {exc}") from exc
+        if len(self.images) != len(meta["label"]):
+            raise InputError(
+                f"{path}: {len(self.images)} frames but {len(meta['label'])} labels"
+            )
+        self.path = path
+        super().__init__(dataset, [int(v) for v in meta["video"]], meta["frame"], meta["label"])
+
+    def _image(self, i: int) -> np.ndarray:
+        return to_rgb(self.images[i], f"{self.path} frame {i}")
+
+
+def open_npz(path: str | os.PathLike, dataset: str) -> NpzFrames:
+    return NpzFrames(path, dataset)
+
+
+def read_npz(path: str | os.PathLike, dataset: str) -> FrameIterator:
+    """Frames of an ``$ANOMALY_REF_SHARED/data`` ``.npz`` (gray repeated to 3 channels)."""
+    return iter(open_npz(path, dataset))
+
+
+# ----------------------------------------------------------------- image files
+
+
+class ImageFiles(FrameSequence):
+    """Frames stored one image file each."""
+
+    def __init__(self, dataset, paths, clips, indices, labels):
+        super().__init__(dataset, clips, indices, labels)
+        self.paths = [Path(p) for p in paths]
+
+    def _image(self, i: int) -> np.ndarray:
+        return imread_rgb(self.paths[i])
+
+
+def _natural_key(path: Path) -> tuple:
+    """``9.tif`` before ``10.tif``: compare digit runs as numbers."""
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name))
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files of ``folder`` in natural order; an error if there are none."""
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder")
+    files = [
+        p for p in folder.iterdir()
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("._")  # macOS forks
+    ]
+    if not files:
+        raise InputError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    return sorted(files, key=_natural_key)
+
+
+def open_folders(root: str | os.PathLike, dataset: str) -> ImageFiles:
+    """UMN / the paper's layout: ``root/normal/*`` (label 0) and ``root/abnormal/*`` (label 1).
+
+    The folder name is the clip id (these datasets come without clips); files are taken in
+    natural order (the paper used ``os.listdir`` order, which the file system decides).
+    """
+    root = Path(root)
+    paths, clips, indices, labels = [], [], [], []
+    for name, label in FOLDER_LABELS.items():
+        files = list_images(root / name)
+        paths += files
+        clips += [name] * len(files)
+        indices += range(len(files))
+        labels += [label] * len(files)
+    return ImageFiles(dataset, paths, clips, indices, labels)
+
+
+def read_folders(root: str | os.PathLike, dataset: str) -> FrameIterator:
+    return iter(open_folders(root, dataset))
+
+
+# ------------------------------------------------------------------------ UCSD
+
+_GT_LINE = re.compile(r"TestVideoFile\{[^}]*\}\.gt_frame\s*=\s*\[([^\]]*)\]")
+_CLIP_DIR = re.compile(r"^Test(\d{3})$")
+
+
+def parse_ucsd_gt(path: str | os.PathLike) -> list[set[int]]:
+    """The abnormal frames of each test clip from ``UCSDpedN.m``, 1-based as in the file.
+
+    Lines look like ``TestVideoFile{end+1}.gt_frame = [5:90, 140:200];``.
+    """
+    path = Path(path)
+    ranges = []
+    for lineno, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        match = _GT_LINE.search(line.split("%", 1)[0])  # drop MATLAB comments
+        if not match:
+            continue
+        frames: set[int] = set()
+        for part in filter(None, re.split(r"[,\s]+", match.group(1).strip())):
+            bounds = part.split(":")
+            if len(bounds) not in (1, 2) or not all(b.isdigit() for b in bounds):
+                raise InputError(f"{path}:{lineno}: cannot read frame range {part!r} in {line.strip()!r}")
+            lo, hi = int(bounds[0]), int(bounds[-1])
+            frames.update(range(lo, hi + 1))
+        ranges.append(frames)
+    if not ranges:
+        raise InputError(f"{path}: no 'TestVideoFile{{end+1}}.gt_frame = [...]' lines")
+    return ranges
+
+
+def open_ucsd(test_dir: str | os.PathLike, dataset: str) -> ImageFiles:
+    """UCSD ``Test/`` folder: clips ``TestNNN/NNN.tif`` (1-based file names) and the
+    frame-level ground truth ``UCSDped*.m`` beside them."""
+    test_dir = Path(test_dir)
+    m_files = sorted(test_dir.glob("UCSDped*.m"))
+    if not m_files:
+        raise InputError(f"{test_dir}: no UCSDped*.m ground-truth file")
+    gt = parse_ucsd_gt(m_files[0])
+    clip_dirs = sorted(
+        (int(m.group(1)), p) for p in test_dir.iterdir() if (m := _CLIP_DIR.match(p.name)) and p.is_dir()
+    )
+    if not clip_dirs:
+        raise InputError(f"{test_dir}: no TestNNN clip folders")
+    if clip_dirs[-1][0] > len(gt):
+        raise InputError(
+            f"{m_files[0]}: ground truth for {len(gt)} clips, but {test_dir} has "
+            f"Test{clip_dirs[-1][0]:03d}"
+        )
+    paths, clips, indices, labels = [], [], [], []
+    for clip, folder in clip_dirs:
+        files = [p for p in list_images(folder) if p.stem.isdigit()]
+        if not files:
+            raise InputError(f"{folder}: no numbered frames (NNN.tif)")
+        paths += files
+        clips += [clip] * len(files)
+        indices += [int(p.stem) - 1 for p in files]
+        labels += [int(int(p.stem) in gt[clip - 1]) for p in files]
+    return ImageFiles(dataset, paths, clips, indices, labels)
+
+
+def read_ucsd(test_dir: str | os.PathLike, dataset: str) -> FrameIterator:
+    return iter(open_ucsd(test_dir, dataset))
+
+
+# ---------------------------------------------------------------------- Avenue
+from .frames_video import open_avenue, read_avenue  # noqa: E402  (re-exported)
+
+# ----------------------------------------------------------------- detection
+
+
+def open_source(path: str | os.PathLike, dataset: str) -> FrameSequence:
+    """Open ``path`` by its layout: ``.npz`` file, Avenue root, UCSD ``Test/`` folder, or a
+    folder with ``normal/`` and ``abnormal/``."""
+    path = Path(path)
+    if path.is_file() and path.suffix == ".npz":
+        return open_npz(path, dataset)
+    if not path.is_dir():
+        raise InputError(f"{path}: not an .npz file or a folder")
+    if (path / "testing_videos").is_dir():
+        return open_avenue(path, dataset)
+    if any(path.glob("UCSDped*.m")):
+        return open_ucsd(path, dataset)
+    if all((path / name).is_dir() for name in FOLDER_LABELS):
+        return open_folders(path, dataset)
+    raise InputError(
+        f"{path}: unknown layout; expected an .npz file, an Avenue root (testing_videos/), "
+        "a UCSD Test/ folder (UCSDped*.m + TestNNN/), or normal/ + abnormal/ image folders"
+    )
