@@ -62,8 +62,7 @@ class Artifact:
 
     def member(self, name: str) -> Member:
         """The member called ``name``, or an error listing the valid names."""
-        found = registry.lookup({m.name: m for m in self.members}, name, f"member of {self.id}")
-        return found
+        return registry.lookup({m.name: m for m in self.members}, name, f"member of {self.id}")
 
     def feature(self, extractor: str, cls: str) -> Member:
         """The feature member for ``extractor`` and class ``cls`` ("normal"/"anomaly")."""
@@ -150,10 +149,9 @@ def check_schema(doc: Any, file: Path) -> None:
         )
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
-    if errors:
-        # best_match picks the most specific error of a oneOf/if-then failure.
-        err = jsonschema.exceptions.best_match(errors)
+    # best_match picks one error, the most specific of a oneOf / if-then failure.
+    err = jsonschema.exceptions.best_match(validator.iter_errors(doc))
+    if err is not None:
         raise ManifestError(
             f"{file}: {err.json_path}: {err.message} (found {err.instance!r}); {_FIX}"
         )

@@ -525,3 +525,14 @@ def test_cli_pin_then_verify_detects_tampering(server, make_manifest, cache, cap
     assert rc == 1
     assert f"mismatch  features/{DS}/{NORMAL}  sha256: expected {sha(files[NORMAL])}, found {sha(bad.read_bytes())}" in out
     assert f"missing   workbooks/{DS}/{WB}" in out
+
+
+def test_unknown_names_list_the_valid_ones(make_manifest, cache):
+    from anomaly_ref.errors import ManifestError, UnknownNameError
+
+    with pytest.raises(UnknownNameError, match=r"unknown dataset 'ped3'; valid: avenue, ped1, ped2, umn"):
+        fetch.features("ped3", EXTRACTOR, cache=cache, manifest=make_manifest())
+    outside = next(b.name for b in registry.BACKBONES.values() if not b.in_paper)
+    with pytest.raises(ManifestError, match=rf"features/{DS}: no normal member for extractor '{outside}'; listed extractors: "):
+        fetch.features(DS, outside, cache=cache, manifest=make_manifest())
+    assert cache_files(cache) == set()
