@@ -60,3 +60,11 @@ def test_help_mentions_every_head(capsys):
     text = capsys.readouterr().out
     for head in ("LSTM", "GRU", "LSTM_GRU", "SimpleRNN", "Dense"):
         assert head in text
+
+
+def test_head_all_expands_to_the_paper_heads_in_workbook_order():
+    from anomaly_ref.cli.reproduce import _heads
+
+    assert _heads(None) == ["LSTM"]
+    assert _heads(["all"]) == ["LSTM", "GRU", "LSTM_GRU", "SimpleRNN"]
+    assert _heads(["Dense", "all", "GRU"]) == ["Dense", "LSTM", "GRU", "LSTM_GRU", "SimpleRNN"]

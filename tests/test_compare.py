@@ -29,3 +29,28 @@ def test_reproduce_offline_with_empty_cache_names_missing_files(tmp_path, capsys
                "--cache", str(tmp_path), "--offline"])
     err = capsys.readouterr().err
     assert rc == 2 and "normal_features_convnext_tiny.npy" in err
+
+
+from anomaly_ref.compare import MetricDiff, Tolerance, failures  # noqa: E402
+from anomaly_ref.errors import InputError  # noqa: E402
+
+
+def test_tolerance_bound_uses_floor_or_combined_spread():
+    tol = Tolerance(abs_tol=0.01, n_std=3)
+    tight = MetricDiff("f1", (0.985, 0.001), (0.9967, 0.0013))  # bound = 0.01 (floor)
+    assert tol.bound(tight) == 0.01 and not tol.ok(tight)
+    wide = MetricDiff("f1", (0.95, 0.02), (0.97, 0.0))  # bound = 3 * 0.02 = 0.06
+    assert tol.bound(wide) == pytest.approx(0.06) and tol.ok(wide)
+    assert not tol.ok(MetricDiff("roc_auc", (float("nan"), 0.0), (0.99, 0.0)))
+    [msg] = failures([tight, wide], tol)
+    assert msg.startswith("f1: ours 0.9850 ± 0.0010 vs paper 0.9967 ± 0.0013, |delta| 0.0117 > 0.0100")
+
+
+def test_tolerance_parse():
+    assert Tolerance.parse("abs=0.02,nstd=2") == Tolerance(0.02, 2.0)
+    assert Tolerance.parse("nstd=0") == Tolerance(0.01, 0.0)
+    assert str(Tolerance()) == "abs=0.01,nstd=3"
+    with pytest.raises(InputError, match="unknown key 'rel'; valid: abs, nstd"):
+        Tolerance.parse("rel=0.1")
+    with pytest.raises(InputError, match="abs must be a number, found 'x'"):
+        Tolerance.parse("abs=x")

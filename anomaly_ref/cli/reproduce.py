@@ -46,9 +46,12 @@ def _heads(names: list[str] | None) -> list[str]:
 
     if not names:
         return ["LSTM"]
-    if names == ["all"]:
-        return paper_heads()
-    return [get_head(n).name for n in names]
+    out: list[str] = []
+    for n in names:  # 'all' expands to the paper's four, in workbook order
+        for head in paper_heads() if n == "all" else [get_head(n).name]:
+            if head not in out:
+                out.append(head)
+    return out
 
 
 def _run(args: argparse.Namespace) -> int:

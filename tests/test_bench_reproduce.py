@@ -1,0 +1,89 @@
+"""The reproduction bench, end to end, against a local mirror of synthetic features.
+
+Runs ``pytest bench/test_reproduce.py -k <one case>`` in a subprocess with
+ANOMALY_REF_MIRROR pointing at a 127.0.0.1 server laid out like the cache, and checks
+the verdict and the diff report it writes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from httpserver import Reply, Server
+
+REPO = Path(__file__).resolve().parents[1]
+CASE = "bench/test_reproduce.py::test_reproduce[ped2-convnext_tiny-LSTM]"  # exactly one case
+
+
+def _npy(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def mirror():
+    rng = np.random.default_rng(0)
+    # Trivially separable classes: the paper protocol should score ~1.0 on them.
+    normal = rng.normal(-2.0, 1.0, (150, 768)).astype(np.float32)
+    anomaly = rng.normal(2.0, 1.0, (150, 768)).astype(np.float32)
+    with Server() as s:
+        s.route("/features/ped2/normal_features_convnext_tiny.npy", Reply(_npy(normal)))
+        s.route("/features/ped2/anomaly_features_convnext_tiny.npy", Reply(_npy(anomaly)))
+        yield s
+
+
+def _bench(mirror, tmp_path, **env) -> subprocess.CompletedProcess:
+    full = {
+        **os.environ,
+        "ANOMALY_REF_MIRROR": mirror.base,
+        "ANOMALY_REF_CACHE": str(tmp_path / "cache"),
+        "ANOMALY_REF_REPORT_DIR": str(tmp_path / "report"),
+        "ANOMALY_REF_BENCH_RUNS": "2",
+        "ANOMALY_REF_DEVICE": "cpu",
+        **env,
+    }
+    full.pop("ANOMALY_REF_REQUIRE_PINNED", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", CASE, "-q", "-p", "no:cacheprovider"],
+        cwd=REPO, env=full, capture_output=True, text=True, timeout=600,
+    )
+
+
+def test_bench_passes_and_writes_report(mirror, tmp_path):
+    proc = _bench(mirror, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 passed" in proc.stdout
+    doc = json.loads((tmp_path / "report" / "reproduce.json").read_text())
+    assert doc["counts"] == {"ok": 5, "off": 0, "error": 0}
+    assert {r["metric"] for r in doc["rows"]} == {"accuracy", "precision", "recall", "f1", "roc_auc"}
+    assert doc["rows"][0]["paper"] == [0.9967, 0.0013]  # ped2/convnext_tiny/LSTM accuracy, workbook
+    assert len(doc["provenance"]["inputs"]) == 2
+    md = (tmp_path / "report" / "reproduce.md").read_text()
+    assert "| ped2 | convnext_tiny | LSTM | accuracy |" in md
+
+
+def test_bench_fails_outside_tolerance_and_says_why(mirror, tmp_path):
+    proc = _bench(mirror, tmp_path, ANOMALY_REF_TOLERANCE="abs=0,nstd=0")
+    assert proc.returncode == 1
+    assert f"ped2/convnext_tiny/LSTM outside tolerance" in proc.stdout
+    assert "accuracy: ours" in proc.stdout and "> 0.0000 (abs=0,nstd=0)" in proc.stdout
+    doc = json.loads((tmp_path / "report" / "reproduce.json").read_text())
+    assert doc["counts"]["off"] >= 1
+
+
+def test_bench_records_fetch_errors_as_rows(tmp_path):
+    with Server() as empty:  # every path 404
+        proc = _bench(empty, tmp_path)
+    assert proc.returncode == 1
+    assert "cannot get the features of ped2/convnext_tiny" in proc.stdout
+    doc = json.loads((tmp_path / "report" / "reproduce.json").read_text())
+    assert doc["counts"] == {"ok": 0, "off": 0, "error": 1}
