@@ -13,6 +13,7 @@ and >= 0.99 in bf16 (tests/test_extract.py, bench/gpu_extract.py).
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
@@ -97,13 +98,23 @@ def batches(frames: Iterable, batch_size: int, *, num_workers: int = 2, pin_memo
     seq = _as_sequence(frames)
     loader = DataLoader(
         _Indexed(seq), batch_size=batch_size, shuffle=False, num_workers=num_workers,
-        collate_fn=_collate, pin_memory=pin_memory, prefetch_factor=4 if num_workers else None,
+        # In flight at most num_workers * prefetch_factor batches: host memory is bounded
+        # by that, never by the number of frames.
+        collate_fn=_collate, pin_memory=pin_memory, prefetch_factor=2 if num_workers else None,
         persistent_workers=False,
     )
     return iter(loader)
 
 
 # ------------------------------------------------------------- on the device
+
+
+@functools.lru_cache(maxsize=16)
+def _mean_std(mean: tuple, std: tuple, device: str) -> "tuple[torch.Tensor, torch.Tensor]":
+    """``(1, 3, 1, 1)`` tensors on ``device``, made once (a per-batch copy would sync)."""
+    import torch
+
+    return (torch.tensor(mean, device=device).view(1, 3, 1, 1), torch.tensor(std, device=device).view(1, 3, 1, 1))
 
 
 def preprocess_batch(images, backbone: Backbone | str, *, channels_last: bool = True) -> "torch.Tensor":
@@ -116,8 +127,7 @@ def preprocess_batch(images, backbone: Backbone | str, *, channels_last: bool = 
         return torch.cat([preprocess_batch(img[None], spec, channels_last=channels_last) for img in images])
     x = resize_like_pil(images.permute(0, 3, 1, 2), spec.input_size)  # (B, 3, 224, 224) int32
     x = x.float().div_(255)  # ToTensor, in the same order of operations
-    mean = torch.tensor(spec.mean, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std, device=x.device).view(1, 3, 1, 1)
+    mean, std = _mean_std(spec.mean, spec.std, str(x.device))
     x = x.sub_(mean).div_(std)  # Normalize
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
 
@@ -244,7 +254,7 @@ def extract_fast(
 
     pin = torch.device(config.device).type == "cuda"
     source = batches(seq, config.batch_size, num_workers=config.num_workers, pin_memory=pin)
-    model = prepared or prepare_model(model, config)
+    model = prepared if prepared is not None else prepare_model(model, config)
     return run_batches(model, source, spec, out, config, progress=progress)
 
 
@@ -288,7 +298,7 @@ def extract_jpeg(
     spec = _spec(backbone)
     if out is None:
         out = np.empty((len(jpegs), spec.feature_dim), dtype=np.float32)
-    model = prepared or prepare_model(model, config)
+    model = prepared if prepared is not None else prepare_model(model, config)
     return run_batches(
         model, jpeg_batches(jpegs, config.batch_size), spec, out, config,
         to_device=lambda data: decode_jpegs(data, config.device),

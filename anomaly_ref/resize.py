@@ -62,13 +62,21 @@ def bilinear_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
     return index, weight
 
 
+@functools.lru_cache(maxsize=64)
+def _device_taps(in_size: int, out_size: int, device: str) -> "tuple[torch.Tensor, torch.Tensor]":
+    """:func:`bilinear_taps` on ``device``, copied once: a copy from pageable host memory
+    per batch would wait for the GPU and stall the pipeline."""
+    import torch
+
+    index, weight = bilinear_taps(in_size, out_size)
+    return torch.from_numpy(index).to(device), torch.from_numpy(weight).to(device)
+
+
 def _pass(x: "torch.Tensor", out_size: int, dim: int) -> "torch.Tensor":
     """Resample int32 ``x`` (0..255) along ``dim`` to ``out_size``, as PIL's uint8 pass."""
     import torch
 
-    index, weight = bilinear_taps(x.shape[dim], out_size)
-    index = torch.from_numpy(index).to(x.device)
-    weight = torch.from_numpy(weight).to(x.device)
+    index, weight = _device_taps(x.shape[dim], out_size, str(x.device))
     shape = [1] * x.dim()
     shape[dim] = out_size
     acc = torch.full((), 1 << (PRECISION_BITS - 1), dtype=torch.int32, device=x.device)  # round half up
