@@ -7,6 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     from ..registry import HEADS
+    from .fetch import add_source_options
 
     p = sub.add_parser(
         "reproduce",
@@ -27,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--anomaly", metavar="A.npy", help="anomaly_features_<backbone>.npy (N1, D)")
     src.add_argument("--dataset", help="fetch the authors' features of this dataset (avenue, ped1, ped2, umn)")
     src.add_argument("--extractor", help="backbone whose features to fetch (timm name, e.g. convnext_tiny)")
-    src.add_argument("--cache", metavar="DIR", help="download cache (default $ANOMALY_REF_CACHE or the platform cache)")
+    add_source_options(src)  # --manifest, --cache, as for 'fetch'
     src.add_argument("--offline", action="store_true", help="use the cache only, never the network")
     p.add_argument(
         "--head", action="append", metavar="NAME",
@@ -123,4 +124,6 @@ def _feature_paths(args: argparse.Namespace):
         raise InputError("no features given: use --normal N.npy --anomaly A.npy, or --dataset D --extractor E")
     from .. import fetch
 
-    return fetch.features(args.dataset, args.extractor, cache=args.cache, offline=args.offline or None)
+    return fetch.features(
+        args.dataset, args.extractor, cache=args.cache, manifest=args.manifest, offline=args.offline or None
+    )
