@@ -68,3 +68,22 @@ def test_head_all_expands_to_the_paper_heads_in_workbook_order():
     assert _heads(None) == ["LSTM"]
     assert _heads(["all"]) == ["LSTM", "GRU", "LSTM_GRU", "SimpleRNN"]
     assert _heads(["Dense", "all", "GRU"]) == ["Dense", "LSTM", "GRU", "LSTM_GRU", "SimpleRNN"]
+
+
+@pytest.mark.parametrize(
+    "normal, anomaly, message",
+    [
+        (np.ones((20, 3, 2)), np.ones((20, 3)), "expected a 2-D (frames, features) array"),
+        (np.ones((20, 3)), np.ones((20, 4)), "feature dims differ"),
+        (np.ones((20, 3)), np.full((20, 3), np.nan), "values are non-finite"),
+    ],
+    ids=["3d-array", "mismatched-dims", "all-nan"],
+)
+def test_bad_arrays_are_one_line(tmp_path, capsys, normal, anomaly, message):
+    n, a = tmp_path / "n.npy", tmp_path / "a.npy"
+    np.save(n, normal)
+    np.save(a, anomaly)
+    rc = main(["reproduce", "--normal", str(n), "--anomaly", str(a)])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
