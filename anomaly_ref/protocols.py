@@ -46,6 +46,7 @@ class RunResult:
     epochs: int
     best_epoch: int | None
     stopped_epoch: int | None
+    weights_epoch: int | None  # the epoch whose weights were scored
     seconds: float
 
 
@@ -108,6 +109,7 @@ def run_paper(
                 run=r, split_seed=r, model_seed=seed, metrics=metrics,
                 n_train=len(train), n_test=len(test), epochs=hist.epochs,
                 best_epoch=hist.best_epoch, stopped_epoch=hist.stopped_epoch,
+                weights_epoch=hist.weights_epoch,
                 seconds=round(time.perf_counter() - t0, 3),
             )
         )

@@ -19,12 +19,16 @@ log = logging.getLogger(__name__)
 class TrainConfig:
     lr: float = 1e-4  # Adam learning rate of the notebooks
     betas: tuple[float, float] = (0.9, 0.999)  # Keras Adam defaults
-    eps: float = 1e-7  # Keras Adam epsilon (PyTorch's default is 1e-8)
+    # Keras' Adam epsilon value. Not bit-identical: Keras adds it to sqrt(v_hat * (1 - b2^t))
+    # inside its bias-corrected step, PyTorch to sqrt(v_hat); the difference is a factor
+    # sqrt(1 - b2^t) on an already negligible term, so we keep torch.optim.Adam.
+    eps: float = 1e-7
     batch_size: int = 32
     max_epochs: int = 50
     patience: int = 5  # EarlyStopping(monitor='val_loss', patience=5)
-    # Keras restores the best weights only when early stopping fires; a run that reaches
-    # max_epochs keeps its last weights. We mirror that.
+    # restore_best_weights=True as Keras 3 does it (the notebooks ran TF 2.19 / Keras 3 on
+    # Colab): the best epoch's weights are restored when training ends, whether early
+    # stopping fired or the epoch cap was reached. (Keras 2 restored only on an early stop.)
     restore_best_weights: bool = True
     eval_batch_size: int = 1024  # inference only; does not change results
     # CPU intra-op threads while training. The heads are tiny (B=32, T=10): extra threads
@@ -92,14 +96,17 @@ def fit(
     threads = torch.get_num_threads()
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
+    # manual_seed below also seeds every CUDA generator: fork those too when training on CUDA.
+    cuda = torch.device(device).type == "cuda"
+    forked = list(range(torch.cuda.device_count())) if cuda else []
     try:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=forked):
             torch.manual_seed(random_state)  # dropout masks; restored on exit by fork_rng
             _epochs(model, train, val, opt, rng, hist, config, device)
     finally:
         torch.set_num_threads(threads)
     if hist.weights_epoch is None:
-        hist.weights_epoch = hist.epochs - 1  # Keras keeps the last weights unless it stopped early
+        hist.weights_epoch = hist.epochs - 1  # no validation data, or restoring switched off
     return hist
 
 
@@ -128,14 +135,18 @@ def _epochs(model: nn.Module, train: Windows, val: Windows | None, opt: torch.op
         val_loss = _mean_loss(model, val, config, device)
         hist.val_loss.append(val_loss)
         log.debug("epoch %d loss %.4f val_loss %.4f", epoch, hist.loss[-1], val_loss)
+        # Keras 3 EarlyStopping.on_epoch_end: the first epoch's weights are the baseline,
+        # wait counts epochs since the last improvement, stop once wait >= patience.
+        if best_state is None:
+            best_state, hist.best_epoch = copy.deepcopy(model.state_dict()), epoch
+        wait += 1
         if val_loss < best:
             best, wait, hist.best_epoch = val_loss, 0, epoch
             best_state = copy.deepcopy(model.state_dict())
             continue
-        wait += 1
-        if wait >= config.patience:
+        if wait >= config.patience and epoch > 0:
             hist.stopped_epoch = epoch
-            if config.restore_best_weights and best_state is not None:
-                model.load_state_dict(best_state)
-                hist.weights_epoch = hist.best_epoch
-            return
+            break
+    if config.restore_best_weights and best_state is not None:  # Keras 3 on_train_end
+        model.load_state_dict(best_state)
+        hist.weights_epoch = hist.best_epoch

@@ -30,11 +30,27 @@ def test_early_stopping_restores_best_epoch():
     assert np.isclose(_mean_loss(model, val, cfg, "cpu"), hist.val_loss[best], rtol=1e-6)
 
 
-def test_no_early_stop_keeps_last_weights():
+def test_best_weights_restored_at_the_epoch_cap_too():
+    # Keras 3 restores the best weights in on_train_end even when early stopping never fired.
     X, y = _data()
-    w = sliding_windows(X, y, 3)
-    hist = fit(create_head("LSTM", 6, seq_len=3), w, w, config=TrainConfig(lr=1e-2, max_epochs=4, patience=10))
-    assert hist.stopped_epoch is None and hist.weights_epoch == 3 and hist.epochs == 4
+    train, val = sliding_windows(X, y, 3), sliding_windows(X, 1 - y, 3)
+    cfg = TrainConfig(lr=1e-2, max_epochs=4, patience=10)
+    model = create_head("LSTM", 6, seq_len=3)
+    hist = fit(model, train, val, config=cfg)
+    best = int(np.argmin(hist.val_loss))
+    assert hist.stopped_epoch is None and hist.epochs == 4
+    assert hist.weights_epoch == hist.best_epoch == best < 3
+    assert np.isclose(_mean_loss(model, val, cfg, "cpu"), hist.val_loss[best], rtol=1e-6)
+
+
+def test_restore_switched_off_keeps_last_weights():
+    X, y = _data()
+    train, val = sliding_windows(X, y, 3), sliding_windows(X, 1 - y, 3)
+    cfg = TrainConfig(lr=1e-2, max_epochs=4, patience=10, restore_best_weights=False)
+    model = create_head("LSTM", 6, seq_len=3)
+    hist = fit(model, train, val, config=cfg)
+    assert hist.weights_epoch == 3
+    assert np.isclose(_mean_loss(model, val, cfg, "cpu"), hist.val_loss[3], rtol=1e-6)
 
 
 def test_training_learns_and_is_seeded_without_touching_global_rng():
