@@ -3,7 +3,13 @@
 Layout (PROTOCOL §1): ``root/testing_videos/NN.avi`` and the official pixel masks
 ``root/[ground_truth_demo/]testing_label_mask/N_label.mat`` (variable ``volLabel``, a
 1 x n cell of masks). A frame is abnormal iff its mask has any nonzero pixel; frames are
-resized to the mask size, as the paper does.
+resized to the mask size and go through a JPEG round trip, as the paper does: it writes
+each frame with ``cv2.imwrite(.jpg)`` (quality 95) and reads it back with ``cv2.imread``;
+we encode and decode in memory with the same codec and settings, so pixels are identical.
+
+Not implemented: the paper's class balancing (PROTOCOL §1; Avenue: up to 8 geometric
+copies of each abnormal frame; UMN: 5 random scale/rotation copies). Frames come out
+exactly once each, with their official labels.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ def read_vol_labels(path: Path) -> tuple[np.ndarray, tuple[int, int]]:
 class AvenueFrames(FrameSequence):
     """Decodes with OpenCV; sequential reads reuse an open capture, jumps seek."""
 
-    def __init__(self, root: str | os.PathLike, dataset: str = "avenue"):
+    def __init__(self, root: str | os.PathLike, dataset: str):
         root = Path(root)
         videos_dir = root / "testing_videos"
         mask_dir = next(
@@ -85,7 +91,7 @@ class AvenueFrames(FrameSequence):
         h, w = self.sizes[number]
         if bgr.shape[:2] != (h, w):
             bgr = cv2.resize(bgr, (w, h))  # the paper writes frames at the mask size
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return cv2.cvtColor(jpeg_round_trip(bgr), cv2.COLOR_BGR2RGB)
 
     def _capture(self, number: int, index: int):
         import cv2
@@ -104,9 +110,23 @@ class AvenueFrames(FrameSequence):
         return {**self.__dict__, "_cap": None}
 
 
-def open_avenue(root: str | os.PathLike, dataset: str = "avenue") -> AvenueFrames:
+def jpeg_round_trip(bgr: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` uint8 BGR -> the same after ``cv2.imwrite(.jpg)`` + ``cv2.imread``.
+
+    ``cv2.imencode('.jpg')`` with no parameters uses the same default quality (95) and
+    encoder as ``cv2.imwrite``; ``cv2.imdecode(IMREAD_COLOR)`` decodes as ``cv2.imread`` does.
+    """
+    import cv2
+
+    ok, data = cv2.imencode(".jpg", bgr)
+    if not ok:
+        raise ExtractionError(f"OpenCV cannot JPEG-encode a frame of shape {bgr.shape}")
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)
+
+
+def open_avenue(root: str | os.PathLike, dataset: str) -> AvenueFrames:
     return AvenueFrames(root, dataset)
 
 
-def read_avenue(root: str | os.PathLike, dataset: str = "avenue") -> FrameIterator:
+def read_avenue(root: str | os.PathLike, dataset: str) -> FrameIterator:
     return iter(open_avenue(root, dataset))

@@ -13,8 +13,10 @@ from anomaly_ref.frames import (
     Frame, open_folders, open_source, open_ucsd, parse_ucsd_gt, read_folders, read_npz, read_ucsd,
 )
 from anomaly_ref.frames_video import open_avenue, read_avenue
+from anomaly_ref.registry import get_dataset
 
 cv2 = pytest.importorskip("cv2")
+AVENUE = get_dataset("avenue").key
 
 
 def gray(h: int, w: int, value: int) -> np.ndarray:
@@ -172,7 +174,7 @@ def write_avenue(root: Path, n_frames=(5, 3), size=(16, 24)) -> Path:
 
 def test_read_avenue_labels_and_frames(tmp_path):
     root = write_avenue(tmp_path)
-    frames = list(read_avenue(root))
+    frames = list(read_avenue(root, AVENUE))
     assert [(f.clip, f.index, f.label) for f in frames] == [
         (1, 0, 0), (1, 1, 1), (1, 2, 0), (1, 3, 1), (1, 4, 0), (2, 0, 0), (2, 1, 1), (2, 2, 0)
     ]
@@ -183,7 +185,7 @@ def test_read_avenue_labels_and_frames(tmp_path):
 
 
 def test_avenue_random_access_matches_sequential(tmp_path):
-    seq = open_avenue(write_avenue(tmp_path))
+    seq = open_avenue(write_avenue(tmp_path), AVENUE)
     sequential = [f.image for f in seq]
     for i in (3, 1, 7, 0, 4):  # jumps backwards and across videos
         np.testing.assert_array_equal(seq[i].image, sequential[i])
@@ -197,7 +199,27 @@ def test_avenue_resizes_to_mask_size(tmp_path):
     vol = np.empty((1, 2), dtype=object)
     vol[0, 0] = vol[0, 1] = np.zeros((8, 12), np.uint8)
     scipy.io.savemat(mat, {"volLabel": vol})
-    assert open_avenue(root)[1].image.shape == (8, 12, 3)
+    assert open_avenue(root, AVENUE)[1].image.shape == (8, 12, 3)
+
+
+def test_avenue_frames_make_the_papers_jpeg_round_trip(tmp_path):
+    """PROTOCOL §1: the paper writes each frame as JPEG (cv2.imwrite, quality 95) and reads
+    it back with cv2.imread; the reader must give exactly those pixels."""
+    root = write_avenue(tmp_path, n_frames=(2,))  # masks 16 x 24; the video below is 32 x 48
+    rng = np.random.default_rng(0)
+    writer = cv2.VideoWriter(str(root / "testing_videos" / "01.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25, (48, 32))
+    for _ in range(2):  # texture, so that the JPEG round trip changes pixels
+        writer.write(rng.integers(0, 256, (32, 48, 3), dtype=np.uint8))
+    writer.release()
+    cap = cv2.VideoCapture(str(root / "testing_videos" / "01.avi"))
+    cap.read()
+    ok, bgr = cap.read()
+    assert ok
+    bgr = cv2.resize(bgr, (24, 16))  # to the mask size, as the reader does
+    expected = cv2.cvtColor(cv2.imdecode(cv2.imencode(".jpg", bgr)[1], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    image = open_avenue(root, AVENUE)[1].image
+    assert not np.array_equal(expected, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))  # the round trip is visible
+    np.testing.assert_array_equal(image, expected)
 
 
 def test_avenue_mat_without_vollabel(tmp_path):
@@ -206,7 +228,7 @@ def test_avenue_mat_without_vollabel(tmp_path):
     root = write_avenue(tmp_path)
     scipy.io.savemat(root / "ground_truth_demo" / "testing_label_mask" / "2_label.mat", {"masks": np.zeros(3)})
     with pytest.raises(InputError, match=r"2_label\.mat: no variable 'volLabel' \(found: \['masks'\]\)"):
-        open_avenue(root)
+        open_avenue(root, AVENUE)
 
 
 def test_avenue_video_shorter_than_labels(tmp_path):
@@ -219,7 +241,7 @@ def test_avenue_video_shorter_than_labels(tmp_path):
     for i in range(4):
         vol[0, i] = np.zeros((16, 24), np.uint8)
     scipy.io.savemat(root / "ground_truth_demo" / "testing_label_mask" / "1_label.mat", {"volLabel": vol})
-    frames = read_avenue(root)
+    frames = read_avenue(root, AVENUE)
     assert len(list(itertools.islice(frames, 3))) == 3
     with pytest.raises(ExtractionError, match=r"01\.avi: cannot decode frame 3"):
         next(frames)
