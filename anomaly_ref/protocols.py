@@ -34,6 +34,11 @@ class PaperConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
 
+    def seeds(self) -> dict[str, Any]:
+        """Every seed a run of this config uses, for provenance."""
+        runs = range(self.n_runs)
+        return {"shuffle": self.shuffle_seed, "split": list(runs), "model": [self.model_seed + r for r in runs]}
+
 
 @dataclass
 class RunResult:

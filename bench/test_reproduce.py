@@ -21,6 +21,7 @@ import pytest
 from anomaly_ref import registry
 from anomaly_ref.compare import Tolerance, diff, failures, paper_summary
 from anomaly_ref.errors import AnomalyRefError
+from anomaly_ref.protocols import PaperConfig, run_paper
 from anomaly_ref.report import Row
 
 CASES = [
@@ -55,40 +56,46 @@ def setup():
     }
 
 
+class Sweep:
+    """Rows of every case run so far; the report is rewritten after each case, so an
+    interrupted sweep still leaves a report of what it finished."""
+
+    def __init__(self, setup):
+        self.setup, self.rows, self.inputs = setup, [], set()
+        self.config = PaperConfig(n_runs=setup["runs"])
+
+    def add(self, *rows: Row) -> None:
+        from anomaly_ref import provenance, report
+
+        self.rows.extend(rows)
+        prov = provenance.collect(
+            config={"protocol": "paper", "runs": self.config.n_runs, "tolerance": str(self.setup["tolerance"])},
+            seeds=self.config.seeds(),
+            inputs=sorted(self.inputs),
+            device=self.setup["device"],
+        )
+        report.write(self.rows, os.environ.get("ANOMALY_REF_REPORT_DIR", "anomaly-ref-report"), "reproduce", prov)
+
+
 @pytest.fixture(scope="module")
 def sweep(setup):
-    """Collects a row per cell; writes the diff report once the module's cases are done."""
-    rows: list[Row] = []
-    inputs: set[str] = set()
-    yield rows, inputs
-    from anomaly_ref import provenance, report
-
-    prov = provenance.collect(
-        config={"protocol": "paper", "runs": setup["runs"], "tolerance": str(setup["tolerance"])},
-        seeds={"shuffle": 42, "split": list(range(setup["runs"])), "model": list(range(setup["runs"]))},
-        inputs=sorted(inputs),
-        device=setup["device"],
-    )
-    out = os.environ.get("ANOMALY_REF_REPORT_DIR", "anomaly-ref-report")
-    if rows:
-        report.write(rows, out, "reproduce", prov)
+    return Sweep(setup)
 
 
 @pytest.mark.parametrize("dataset, extractor, head", CASES)
 def test_reproduce(dataset, extractor, head, setup, sweep):
-    from anomaly_ref.protocols import PaperConfig, run_paper
-
-    rows, inputs = sweep
     try:
         pair, paths = _features(dataset, extractor)
-    except AnomalyRefError as exc:
-        rows.append(Row(dataset, extractor, head, error=str(exc)))
-        pytest.fail(f"cannot get the features of {dataset}/{extractor}: {exc}", pytrace=False)
-    inputs.update(map(str, paths))
-    result = run_paper(pair.X, pair.y, head, PaperConfig(n_runs=setup["runs"]), device=setup["device"])
+        sweep.inputs.update(map(str, paths))
+        result = run_paper(pair.X, pair.y, head, sweep.config, device=setup["device"])
+    except Exception as exc:  # a sweep never stops at one cell: the row records the error
+        sweep.add(Row(dataset, extractor, head, error=f"{type(exc).__name__}: {exc}"))
+        if isinstance(exc, AnomalyRefError):
+            pytest.fail(f"cannot run {dataset}/{extractor}/{head}: {exc}", pytrace=False)
+        raise
     published = paper_summary(setup["reference"], dataset, extractor, head)
     diffs = diff(result.summary, published)
     tol = setup["tolerance"]
-    rows.extend(Row(dataset, extractor, head, d.metric, d.ours, d.paper, tol.bound(d), tol.ok(d)) for d in diffs)
+    sweep.add(*(Row(dataset, extractor, head, d.metric, d.ours, d.paper, tol.bound(d), tol.ok(d)) for d in diffs))
     bad = failures(diffs, tol)
     assert not bad, f"{dataset}/{extractor}/{head} outside tolerance:\n" + "\n".join(bad)

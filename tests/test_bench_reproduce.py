@@ -84,6 +84,6 @@ def test_bench_records_fetch_errors_as_rows(tmp_path):
     with Server() as empty:  # every path 404
         proc = _bench(empty, tmp_path)
     assert proc.returncode == 1
-    assert "cannot get the features of ped2/convnext_tiny" in proc.stdout
+    assert "cannot run ped2/convnext_tiny/LSTM" in proc.stdout
     doc = json.loads((tmp_path / "report" / "reproduce.json").read_text())
     assert doc["counts"] == {"ok": 0, "off": 0, "error": 1}

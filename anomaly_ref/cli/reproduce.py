@@ -6,7 +6,7 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..registry import HEADS
+    from ..registry import DATASETS, HEADS, paper_backbones
     from .fetch import add_source_options
 
     p = sub.add_parser(
@@ -26,8 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = p.add_argument_group("features: either two files, or a dataset and extractor to fetch")
     src.add_argument("--normal", metavar="N.npy", help="normal_features_<backbone>.npy (N0, D)")
     src.add_argument("--anomaly", metavar="A.npy", help="anomaly_features_<backbone>.npy (N1, D)")
-    src.add_argument("--dataset", help="fetch the authors' features of this dataset (avenue, ped1, ped2, umn)")
-    src.add_argument("--extractor", help="backbone whose features to fetch (timm name, e.g. convnext_tiny)")
+    src.add_argument("--dataset", choices=list(DATASETS), help="fetch the authors' features of this dataset")
+    src.add_argument("--extractor", choices=paper_backbones(), help="backbone whose features to fetch")
     add_source_options(src)  # --manifest, --cache, as for 'fetch'
     src.add_argument("--offline", action="store_true", help="use the cache only, never the network")
     p.add_argument(
@@ -58,19 +58,23 @@ def _heads(names: list[str] | None) -> list[str]:
 def _run(args: argparse.Namespace) -> int:
     import dataclasses
     import json
-    from pathlib import Path
+    import os
 
     from ..compare import diff, format_diff, paper_summary
-    from ..errors import InputError
     from ..features import load_pair
     from ..metrics import format_summary
     from ..protocols import PaperConfig, run_paper
     from ..provenance import collect
     from ..train import TrainConfig
+    from ._checks import check_min, check_out_path, resolve_device
 
+    # Every value a user typed is checked before any download or training, so a typo
+    # never costs a finished run.
     heads = _heads(args.head)
-    if args.runs < 1:
-        raise InputError(f"--runs must be >= 1, found {args.runs}")
+    check_min("--runs", args.runs, 1)
+    check_min("--max-epochs", args.max_epochs, 1)
+    device = resolve_device(args.device)
+    out = check_out_path(args.out) if args.out else None
     normal, anomaly = _feature_paths(args)
     pair = load_pair(normal, anomaly)
     reference = None
@@ -88,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     results = []
     for head in heads:
-        res = run_paper(pair.X, pair.y, head, config, device=args.device)
+        res = run_paper(pair.X, pair.y, head, config, device=device)
         print(format_summary(res.summary, head, len(res.runs)))
         entry = res.to_dict()
         published = reference is not None and paper_summary(reference, args.dataset, args.extractor, head)
@@ -97,19 +101,20 @@ def _run(args: argparse.Namespace) -> int:
             print(format_diff(diff(res.summary, published)))
             entry["paper"] = {m: {"mean": mu, "std": sd} for m, (mu, sd) in published.items()}
         results.append(entry)
-    if args.out:
+    if out:
         doc = {
             "results": results,
             "provenance": collect(
                 config=dataclasses.asdict(config) | {"heads": heads, "protocol": "paper"},
-                seeds={"shuffle": config.shuffle_seed, "split": list(range(args.runs)),
-                       "model": [args.seed + r for r in range(args.runs)]},
+                seeds=config.seeds(),
                 inputs=[normal, anomaly],
-                device=args.device,
+                device=device,
             ),
         }
-        Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
-        print(f"wrote {args.out}")
+        tmp = out.with_name(f".{out.name}.tmp")  # never leave a half-written result
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+        os.replace(tmp, out)
+        print(f"wrote {out}")
     return 0
 
 
