@@ -22,6 +22,7 @@ from typing import Any, Iterable, Mapping
 
 from . import registry
 from .errors import ManifestError
+from .featurefiles import SPLITS, paper_name
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,9 @@ def check_schema(doc: Any, file: Path) -> None:
 
 
 def check_registry(art: Artifact, where: str) -> None:
-    """The manifest must agree with the registry: known dataset and extractors, dims, rows."""
+    """The manifest must agree with the registry: known dataset and extractors, dims, rows,
+    and each feature member's name must be the paper's name for its class and extractor
+    (a name that disagreed with ``class`` would silently swap normal and anomaly)."""
     if art.dataset not in registry.DATASETS:
         raise ManifestError(
             f"{where}.dataset: expected one of {', '.join(registry.DATASETS)}, found {art.dataset!r}; {_FIX}"
@@ -174,6 +177,13 @@ def check_registry(art: Artifact, where: str) -> None:
         if m.extractor not in registry.BACKBONES:
             raise ManifestError(
                 f"{at}.extractor: expected one of {', '.join(registry.BACKBONES)}, found {m.extractor!r}; {_FIX}"
+            )
+        label = {cls: label for label, cls in SPLITS.items()}[m.cls]
+        expected = paper_name(label, m.extractor)
+        if m.name != expected:
+            raise ManifestError(
+                f"{at}.name: expected {expected!r} (the paper's name for class {m.cls!r}, extractor "
+                f"{m.extractor!r}), found {m.name!r}; {_FIX}"
             )
         dim = registry.BACKBONES[m.extractor].feature_dim
         if m.dim != dim:
@@ -218,12 +228,12 @@ def write_pins(path: str | os.PathLike, pins: Mapping[tuple[str, str], tuple[str
                 m["sha256"], m["size"] = pins[key]
                 written.append(key)
     parse(doc, file)  # never write a manifest this module would refuse to read
-    _atomic_write_text(file, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(file, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     log.info("pinned %d member(s) in %s", len(written), file)
     return written
 
 
-def _atomic_write_text(file: Path, text: str) -> None:
+def atomic_write_text(file: Path, text: str) -> None:
     """Write ``text`` to a temp file beside ``file``, then rename it over ``file``."""
     fd, tmp = tempfile.mkstemp(prefix=file.name + ".", suffix=".tmp", dir=file.parent)
     try:

@@ -40,10 +40,12 @@ def test_repo_manifest_loads_by_default():
     assert man.path == ROOT / "data_manifest.json" and man.schema_version == mf.SCHEMA_VERSION
 
 
-@pytest.mark.parametrize("key", list(registry.DATASETS))
-def test_feature_folder_matches_registry(key):
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def check_feature_folder(man: mf.Manifest, key: str) -> None:
     ds = registry.DATASETS[key]
-    art = mf.load().artifact(f"features/{key}")
+    art = man.artifact(f"features/{key}")
     assert art.kind == "dropbox-folder-zip" and art.dataset == key and art.url == ds.features_url
     expected = {
         (f"{cls}_features_{b}.npy", b, cls, registry.BACKBONES[b].feature_dim,
@@ -52,7 +54,22 @@ def test_feature_folder_matches_registry(key):
     }
     assert {(m.name, m.extractor, m.cls, m.dim, m.rows) for m in art.members} == expected
     assert len(art.members) == 12
-    assert all(m.dtype == "float32" and m.sha256 is None for m in art.members)  # authors publish no sums
+    assert all(m.dtype == "float32" for m in art.members)
+    # The authors publish no sums: a member is unpinned (None) until 'manifest pin' records one.
+    assert all(m.sha256 is None or SHA256.fullmatch(m.sha256) for m in art.members)
+
+
+@pytest.mark.parametrize("key", list(registry.DATASETS))
+def test_feature_folder_matches_registry(key):
+    check_feature_folder(mf.load(), key)
+
+
+def test_pinned_feature_folder_still_matches_registry(tmp_path):
+    """The documented workflow: 'manifest pin' fills sha256, the result is committed."""
+    path = write(tmp_path, DOC)
+    art = mf.load(path).artifact("features/ped2")
+    mf.write_pins(path, {(art.id, m.name): (f"{i:064x}", 100 + i) for i, m in enumerate(art.members)})
+    check_feature_folder(mf.load(path), "ped2")
 
 
 def test_umn_row_counts():
@@ -70,6 +87,14 @@ def test_workbook_entries_match_paper_sums(shared, key):
     assert m.sha256 == sums[ds.workbook] and m.size == (shared / "paper" / ds.workbook).stat().st_size
     assert art.url == (f"https://raw.githubusercontent.com/{registry.PAPER_REPO}/{registry.PAPER_COMMIT}/"
                        f"Sequential_Model_Results_XLSX/{quote(ds.workbook)}")
+
+
+def swap_names(i: int, j: int):
+    """Exchange the names of members i and j of features/ped2 (artifact 2), nothing else."""
+    def edit(doc):
+        a, b = doc["artifacts"][2]["members"][i], doc["artifacts"][2]["members"][j]
+        a["name"], b["name"] = b["name"], a["name"]
+    return edit
 
 
 @pytest.mark.parametrize(
@@ -97,9 +122,16 @@ def test_workbook_entries_match_paper_sums(shared, key):
         (lambda d: d["artifacts"][1].__setitem__("id", d["artifacts"][0]["id"]), r"\$\.artifacts\[1\]\.id: duplicate id 'features/avenue'"),
         (lambda d: d["artifacts"][0]["members"].append(dict(d["artifacts"][0]["members"][0])),
          r"\$\.artifacts\[0\]\.members\[12\]\.name: duplicate member 'normal_features_convnext_tiny\.npy'"),
+        (swap_names(0, 1),  # a name that disagrees with its class would swap the labels
+         r"\$\.artifacts\[2\]\.members\[0\]\.name: expected 'normal_features_convnext_tiny\.npy' \(the paper's "
+         r"name for class 'normal', extractor 'convnext_tiny'\), found 'anomaly_features_convnext_tiny\.npy'; fix the entry"),
+        (swap_names(0, 2),
+         r"\$\.artifacts\[2\]\.members\[0\]\.name: expected 'normal_features_convnext_tiny\.npy' .*"
+         r"found 'normal_features_repvgg_a0\.npy'"),
     ],
     ids=["type", "version", "sha-format", "traversal-name", "dtype", "workbook-unpinned", "kind",
-         "dim-vs-registry", "rows-vs-registry", "extractor", "dataset", "dup-id", "dup-member"],
+         "dim-vs-registry", "rows-vs-registry", "extractor", "dataset", "dup-id", "dup-member",
+         "name-vs-class", "name-vs-extractor"],
 )
 def test_bad_manifest_names_file_path_and_values(tmp_path, edit, match):
     path = write(tmp_path, edited(edit))
