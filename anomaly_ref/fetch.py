@@ -15,11 +15,16 @@ private work folder inside the cache; members are verified there (sha256 if pinn
 .npy header checks always) and only then renamed into place, all or nothing per
 download. One file lock per artifact keeps concurrent fetches from racing. Every file
 is verified again each time it is handed out.
+
+Trust on first use: the sha256 and size of every unpinned member are recorded in
+``<cache>/<artifact id>/.tofu.json`` when it is installed (or first handed out), and an
+unpinned file is then held to that record exactly as a pinned one is held to its pin.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import shutil
@@ -31,7 +36,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from . import integrity, manifest as mf, registry
-from .errors import FetchError
+from .errors import FetchError, InputError
 from .integrity import MISMATCH, MISSING, OK, UNPINNED, Check
 from .manifest import Artifact, Manifest, Member
 from .paths import cache_dir
@@ -43,6 +48,7 @@ OFFLINE_ENV = "ANOMALY_REF_OFFLINE"
 REQUIRE_PINNED_ENV = "ANOMALY_REF_REQUIRE_PINNED"
 DEFAULT_RETRIES = 3  # extra attempts after the first (pooch waits 1 s, 2 s, ... between them)
 DEFAULT_TIMEOUT = 60.0  # seconds without a byte before a request is abandoned
+TOFU_NAME = ".tofu.json"  # first-use record of an artifact's unpinned members, in its cache folder
 
 
 @dataclass(frozen=True)
@@ -71,16 +77,48 @@ def options(
     timeout: float = DEFAULT_TIMEOUT,
     progress: bool = False,
 ) -> Options:
-    """Resolve arguments against the environment: an argument given wins over its env var."""
+    """Resolve arguments against the environment (an argument given wins over its env var)
+    and check them: ``InputError`` names the parameter, the value and the bound."""
+    source = "--mirror"
+    if mirror is None:
+        mirror, source = os.environ.get(MIRROR_ENV) or None, f"${MIRROR_ENV}"
+    if mirror:
+        _check_mirror(mirror, source)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise InputError(
+            f"retries (--retries): expected an integer >= 0, found {retries!r}; it counts the extra "
+            "attempts after the first (0: one attempt)"
+        )
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise InputError(
+            f"timeout (--timeout): expected seconds > 0, found {timeout!r}; it bounds the wait for "
+            f"each read (default {DEFAULT_TIMEOUT:g})"
+        )
     return Options(
         cache=cache_dir(cache),
-        mirror=mirror if mirror is not None else (os.environ.get(MIRROR_ENV) or None),
+        mirror=mirror or None,
         offline=offline if offline is not None else _env_flag(OFFLINE_ENV),
         require_pinned=require_pinned if require_pinned is not None else _env_flag(REQUIRE_PINNED_ENV),
         retries=retries,
-        timeout=timeout,
+        timeout=float(timeout),
         progress=progress,
     )
+
+
+def _check_mirror(mirror: str, source: str) -> None:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(mirror)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        ok = False
+    if not ok:
+        raise InputError(
+            f"mirror ({source}): expected an http:// or https:// base URL such as "
+            f"https://data.example.org/anomaly-ref, found {mirror!r}; the mirror serves the cache "
+            "layout (docs/fetch.md, Mirrors)"
+        )
 
 
 def features(
@@ -134,7 +172,8 @@ def fetch_artifact(art: Artifact, wanted: Sequence[Member], opts: Options) -> di
             )
     dest = opts.cache / art.id
     with _artifact_lock(opts.cache, art.id):
-        checks = {m.name: _cached_check(dest / m.name, m, opts.cache) for m in wanted}
+        tofu = FirstUse.load(dest / TOFU_NAME)
+        checks = {m.name: _cached_check(dest / m.name, m, opts.cache, tofu) for m in wanted}
         todo = [m for m in wanted if checks[m.name].status == MISSING]
         if todo and opts.offline:
             listing = "; ".join(str(dest / m.name) for m in todo)
@@ -144,13 +183,65 @@ def fetch_artifact(art: Artifact, wanted: Sequence[Member], opts: Options) -> di
                 "reachable, or copy the files to those paths"
             )
         if todo:
-            checks.update(_download(art, todo, dest, opts))
+            checks.update(_download(art, todo, dest, opts, tofu))
+        tofu.record(checks)
         return {m.name: _accept(checks[m.name], opts).path for m in wanted}
 
 
-def _cached_check(path: Path, member: Member, cache: Path) -> Check:
+@dataclass
+class FirstUse:
+    """Trust on first use: ``{member name: {"sha256", "size", "recorded"}}`` of an artifact's
+    unpinned members, kept in ``<cache>/<artifact id>/.tofu.json`` (read and written under the
+    artifact's lock; the file is replaced atomically)."""
+
+    path: Path
+    records: dict[str, dict]
+
+    @classmethod
+    def load(cls, path: Path) -> "FirstUse":
+        if not path.exists():
+            return cls(path, {})
+        try:
+            records = json.loads(path.read_text(encoding="utf-8"))
+            if not all(isinstance(r, dict) and isinstance(r.get("sha256"), str) and isinstance(r.get("size"), int)
+                       for r in records.values()):
+                raise ValueError("expected {name: {sha256, size}} entries")
+        except (OSError, ValueError, AttributeError) as exc:
+            raise FetchError(
+                f"{path}: cannot read the first-use record ({exc}); nothing was changed. Restore it, or "
+                "delete it: the folder's unpinned files are then recorded again, as found, at their next use"
+            ) from None
+        return cls(path, records)
+
+    def check(self, path: Path, member: Member) -> Check:
+        """:func:`integrity.check_member`; an unpinned file must also match its record, if any."""
+        check = integrity.check_member(path, member)
+        rec = self.records.get(member.name)
+        if check.status != UNPINNED or rec is None:
+            return check
+        if check.sha256 == rec["sha256"]:
+            return check
+        return Check(path, MISMATCH, (
+            f"sha256: expected {rec['sha256']}, found {check.sha256} (recorded at first use in "
+            f"{self.path}; if the source changed on purpose, delete its entry there and fetch again)"
+        ), check.sha256)
+
+    def record(self, checks: dict[str, Check]) -> None:
+        """Record every unpinned file in ``checks`` that has no record yet."""
+        new = {name: c for name, c in checks.items() if c.status == UNPINNED and name not in self.records}
+        if not new:
+            return
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        for name, c in new.items():
+            self.records[name] = {"sha256": c.sha256, "size": c.path.stat().st_size, "recorded": now}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        mf.atomic_write_text(self.path, json.dumps(self.records, indent=2, sort_keys=True) + "\n")
+        log.info("recorded %d first-use sha256 value(s) in %s", len(new), self.path)
+
+
+def _cached_check(path: Path, member: Member, cache: Path, tofu: FirstUse) -> Check:
     """Verify a cached copy; a bad one is moved to ``.rejected/`` and reported MISSING."""
-    check = integrity.check_member(path, member)
+    check = tofu.check(path, member)
     if check.status == MISMATCH:
         moved = _reject(path, cache)
         log.warning("%s failed verification (%s); moved to %s, fetching again", path, check.detail, moved)
@@ -173,7 +264,7 @@ def _accept(check: Check, opts: Options) -> Check:
     raise FetchError(f"{check.path}: {check.status}: {check.detail}")  # internal: _download verified it
 
 
-def _download(art: Artifact, todo: Sequence[Member], dest: Path, opts: Options) -> dict[str, Check]:
+def _download(art: Artifact, todo: Sequence[Member], dest: Path, opts: Options, tofu: FirstUse) -> dict[str, Check]:
     """Download into a work folder, verify everything there, then rename into ``dest``.
 
     Returns the verdicts of the installed members, keyed by name, with their cache paths.
@@ -191,11 +282,13 @@ def _download(art: Artifact, todo: Sequence[Member], dest: Path, opts: Options) 
             zip_path = _get(integrity.dropbox_direct(art.url), work, art.id.replace("/", "-") + ".zip", None, opts)
             staged = integrity.extract_members(zip_path, art.members, work / "members")
             members = list(art.members)
-        checks = {m.name: integrity.check_member(staged[m.name], m) for m in members}
+        checks = {m.name: tofu.check(staged[m.name], m) for m in members}
         for m in members:  # every member verified before any is installed: all or nothing
-            if checks[m.name].status == MISMATCH:
+            check = checks[m.name]
+            if check.status not in (OK, UNPINNED):  # MISMATCH, or MISSING: nothing was staged
+                detail = check.detail if check.status == MISMATCH else "missing: the download produced no file"
                 raise FetchError(
-                    f"{art.id}/{m.name}: downloaded file fails verification: {checks[m.name].detail}. "
+                    f"{art.id}/{m.name}: downloaded file fails verification: {detail}. "
                     "Nothing was written to the cache. If the source changed on purpose, fix "
                     "data_manifest.json; otherwise retry later or use --mirror"
                 )
@@ -224,12 +317,8 @@ def _get(url: str, work: Path, fname: str, sha256: str | None, opts: Options) ->
     downloader = pooch.HTTPDownloader(progressbar=opts.progress, timeout=opts.timeout)
     attempts = f"{opts.retries + 1} attempt(s)"
     try:
-        return Path(fetcher.fetch(fname, downloader=downloader))
-    except ValueError as exc:  # pooch: hash mismatch (message has expected and found)
-        raise FetchError(
-            f"{fname}: sha256 mismatch from {url} after {attempts}: {exc} Nothing was written to the "
-            "cache. Retry later, use --mirror, or, if the source changed on purpose, update data_manifest.json"
-        ) from None
+        with _quiet_pooch():
+            path = Path(fetcher.fetch(fname, downloader=downloader))
     except requests.HTTPError as exc:
         raise FetchError(
             f"{fname}: HTTP {exc.response.status_code} from {url} after {attempts}; nothing was written "
@@ -240,11 +329,53 @@ def _get(url: str, work: Path, fname: str, sha256: str | None, opts: Options) ->
             f"{fname}: no data from {url} for {opts.timeout:g} s, {attempts} ({exc}); nothing was "
             "written to the cache. Retry later, raise --timeout, or use --mirror"
         ) from None
+    except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema) as exc:  # also ValueErrors: caught before the hash case
+        raise FetchError(
+            f"{fname}: cannot request {url}: {exc}; nothing was written to the cache. Fix the URL "
+            "(the artifact's url in data_manifest.json, or --mirror)"
+        ) from None
     except requests.RequestException as exc:  # refused, reset, body shorter than Content-Length
         raise FetchError(
             f"{fname}: download from {url} broke off after {attempts} ({exc}); nothing was written to "
             "the cache. Retry later or use --mirror"
         ) from None
+    except ValueError as exc:  # pooch: hash mismatch (message has expected and found)
+        raise FetchError(
+            f"{fname}: sha256 mismatch from {url} after {attempts}: {exc} Nothing was written to the "
+            "cache. Retry later, use --mirror, or, if the source changed on purpose, update data_manifest.json"
+        ) from None
+    if not path.is_file():  # pooch made no attempt (retry_if_failed < 0)
+        raise FetchError(
+            f"{fname}: the download from {url} produced no file; nothing was written to the cache. "
+            f"retries was {opts.retries!r} (expected >= 0): build Options with fetch.options()"
+        )
+    return path
+
+
+@contextmanager
+def _quiet_pooch() -> Iterator[None]:
+    """Keep pooch's INFO lines ("Downloading file ...", on its own stderr handler) out of the
+    output unless this module logs at INFO (``-v``), so a CLI error stays one line.
+
+    A filter rather than ``setLevel``: each call adds and removes its own, so concurrent
+    downloads in threads cannot restore a stale level.
+    """
+    import pooch
+
+    if log.isEnabledFor(logging.INFO):
+        yield
+        return
+    logger = pooch.get_logger()
+
+    def warnings_only(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+    logger.addFilter(warnings_only)
+    try:
+        yield
+    finally:
+        logger.removeFilter(warnings_only)
 
 
 @contextmanager
@@ -289,8 +420,14 @@ def _reject(path: Path, cache: Path) -> Path:
 
 
 def verify_cache(manifest: Manifest, cache: Path, datasets: Sequence[str] | None = None) -> list[tuple[Artifact, Member, Check]]:
-    """Re-hash every manifest member in ``cache``: one (artifact, member, Check) per file."""
-    return [
-        (art, m, integrity.check_member(cache / art.id / m.name, m))
-        for art, m in mf.iter_members(manifest, datasets)
-    ]
+    """Re-hash every manifest member in ``cache``: one (artifact, member, Check) per file.
+
+    An unpinned file that differs from its first-use record is a MISMATCH, as for a pin.
+    """
+    records: dict[str, FirstUse] = {}
+    rows = []
+    for art, m in mf.iter_members(manifest, datasets):
+        if art.id not in records:
+            records[art.id] = FirstUse.load(cache / art.id / TOFU_NAME)
+        rows.append((art, m, records[art.id].check(cache / art.id / m.name, m)))
+    return rows

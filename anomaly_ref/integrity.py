@@ -8,7 +8,6 @@ a :class:`Check`. ``.npy`` files are judged from their header alone
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import zipfile
 from dataclasses import dataclass
@@ -22,6 +21,10 @@ from .manifest import Member
 from .provenance import sha256_file
 
 OK, UNPINNED, MISSING, MISMATCH = "ok", "unpinned", "missing", "mismatch"
+
+# Zip bombs: no member may unpack to more than its bound (see member_size_bound).
+NPY_HEADER_SLACK = 64 * 1024  # a .npy header is padded to 64 bytes; v1 headers stay below 64 KiB
+MAX_MEMBER_BYTES = 2 << 30  # 2 GiB for a member of unknown size (the largest paper file is ~250 MB)
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,35 @@ def mirror_url(base: str, artifact_id: str, name: str) -> str:
     return f"{base.rstrip('/')}/{quote(artifact_id)}/{quote(name)}"
 
 
+def member_size_bound(member: Member) -> tuple[int, str]:
+    """The most bytes ``member`` may unpack to, and why: its pinned size, else
+    rows x dim x 4 bytes + header slack when the rows are known, else :data:`MAX_MEMBER_BYTES`."""
+    if member.size is not None:
+        return member.size, "its pinned size"
+    if member.is_feature and member.rows is not None:
+        itemsize = np.dtype(member.dtype).itemsize
+        return member.rows * member.dim * itemsize + NPY_HEADER_SLACK, f"rows x dim x {itemsize} bytes + header"
+    return MAX_MEMBER_BYTES, "the limit for members of unknown size"
+
+
+def _too_big(src: str, name: str, size: int, bound: tuple[int, str]) -> FetchError:
+    return FetchError(
+        f"{src}: entry {name!r} would unpack to {size} bytes, more than the {bound[0]} allowed ({bound[1]}); "
+        "refusing the whole archive (nothing was extracted). The download is not the authors' folder "
+        "(a zip bomb?): use --mirror or report it"
+    )
+
+
+def _copy_capped(fin, fout, src: str, name: str, bound: tuple[int, str]) -> None:
+    """Copy at most ``bound[0]`` bytes; the declared size was checked, this guards against a lie."""
+    written = 0
+    while chunk := fin.read(1 << 20):
+        written += len(chunk)
+        if written > bound[0]:
+            raise _too_big(src, name, written, bound)
+        fout.write(chunk)
+
+
 def _unsafe_reason(info: zipfile.ZipInfo) -> str | None:
     """Why a zip entry must not be extracted, or None."""
     mode = info.external_attr >> 16
@@ -141,11 +173,13 @@ def extract_members(zip_path: str | os.PathLike, members: Iterable[Member], out_
 
     Directory entries (Dropbox adds ``/``) are skipped. Any unsafe entry (``..``,
     absolute path, symlink), any name the manifest does not list, a duplicate or a
-    missing member, or a corrupt zip raises :class:`FetchError` and extracts nothing
-    further; the caller discards ``out_dir``. Files are written under the manifest's
-    names, so an archive name never becomes a path. Returns ``{name: path}``.
+    missing member, an entry larger than :func:`member_size_bound`, or a corrupt zip
+    raises :class:`FetchError` and extracts nothing further; the caller discards
+    ``out_dir``. Files are written under the manifest's names, so an archive name never
+    becomes a path. Returns ``{name: path}``.
     """
-    wanted = {m.name for m in members}
+    bounds = {m.name: member_size_bound(m) for m in members}
+    wanted = set(bounds)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     src = Path(zip_path).name
@@ -170,11 +204,14 @@ def extract_members(zip_path: str | os.PathLike, members: Iterable[Member], out_
                     f"duplicated {dupes}; nothing was extracted. If the authors changed the folder, "
                     "update data_manifest.json; otherwise retry or use --mirror"
                 )
+            for info in entries:  # declared sizes, before writing any byte
+                if info.file_size > bounds[info.filename][0]:
+                    raise _too_big(src, info.filename, info.file_size, bounds[info.filename])
             out: dict[str, Path] = {}
             for info in entries:
                 target = out_dir / info.filename  # a manifest name: plain, validated by the schema
                 with zf.open(info) as fin, open(target, "xb") as fout:
-                    shutil.copyfileobj(fin, fout, 1 << 20)
+                    _copy_capped(fin, fout, src, info.filename, bounds[info.filename])
                 out[info.filename] = target
             return out
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:

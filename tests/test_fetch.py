@@ -23,7 +23,7 @@ import pytest
 
 from anomaly_ref import fetch, registry
 from anomaly_ref.cli import main
-from anomaly_ref.errors import FetchError
+from anomaly_ref.errors import FetchError, InputError
 from anomaly_ref.integrity import dropbox_direct
 
 from httpserver import Reply, Server
@@ -78,11 +78,16 @@ def sha(data: bytes) -> str:
 
 
 def cache_files(cache: Path) -> set[str]:
-    """Every file in the cache except lock files, as relative POSIX paths."""
+    """Every file in the cache except lock files and first-use records, as relative POSIX paths."""
     if not cache.exists():
         return set()
     return {p.relative_to(cache).as_posix() for p in cache.rglob("*")
-            if p.is_file() and not p.relative_to(cache).as_posix().startswith(".locks/")}
+            if p.is_file() and not p.relative_to(cache).as_posix().startswith(".locks/")
+            and p.name != fetch.TOFU_NAME}
+
+
+def tofu_record(cache: Path) -> dict:
+    return json.loads((cache / "features" / DS / fetch.TOFU_NAME).read_text())
 
 
 def feature_paths(names) -> set[str]:
@@ -184,6 +189,9 @@ def test_success_then_served_from_cache(server, make_manifest, cache, caplog):
     assert server.requests() == 1
     assert "dl=1" in server.seen[0] and "dl=0" not in server.seen[0] and "rlkey=abc" in server.seen[0]
     assert sha(files[NORMAL]) in caplog.text and "not pinned" in caplog.text
+    # trust on first use: every unpinned member installed is recorded beside it
+    assert {n: (r["sha256"], r["size"]) for n, r in tofu_record(cache).items()} == \
+        {n: (sha(d), len(d)) for n, d in files.items()}
 
     assert get_features(manifest, cache) == (normal, anomaly)
     assert server.requests() == 1  # second fetch: no request
@@ -474,6 +482,140 @@ def test_dropbox_links_become_direct_downloads():
         assert re.search(r"rlkey=\w+", url).group() in ds.features_url
 
 
+# ---------------------------------------------------------------- trust on first use
+
+
+def test_unpinned_cache_file_changed_is_set_aside_and_refetched(server, make_manifest, cache):
+    files = folder_arrays()
+    server.route(ZIP_PATH, Reply(make_zip(files)))
+    manifest = make_manifest()  # NORMAL unpinned
+    normal, _ = get_features(manifest, cache)
+    normal.write_bytes(files[NORMAL][:-4] + b"\x00\x00\x80\x7f")  # same size and header: passes the array checks
+    assert get_features(manifest, cache)[0].read_bytes() == files[NORMAL]
+    assert server.requests() == 2
+    rejected = [p for p in cache_files(cache) if p.startswith(".rejected/")]
+    assert len(rejected) == 1 and rejected[0].startswith(f".rejected/features/{DS}/{NORMAL}.")
+
+
+def test_unpinned_source_changed_after_first_use(server, make_manifest, cache):
+    files = folder_arrays()
+    server.route(ZIP_PATH, Reply(make_zip(files)))
+    manifest = make_manifest()
+    normal, _ = get_features(manifest, cache)
+    normal.unlink()
+    changed = {**files, NORMAL: npy_bytes(np.full((ROWS, 768), 9, np.float32))}
+    server.route(ZIP_PATH, Reply(make_zip(changed)))
+    with pytest.raises(FetchError, match=rf"features/{DS}/{NORMAL}: downloaded file fails verification: sha256: "
+                                         rf"expected {sha(files[NORMAL])}, found {sha(changed[NORMAL])} "
+                                         rf"\(recorded at first use in .*{fetch.TOFU_NAME}.*delete its entry"):
+        get_features(manifest, cache)
+    assert cache_files(cache) == feature_paths(set(files) - {NORMAL})  # nothing new installed
+
+
+def test_unreadable_first_use_record(server, make_manifest, cache):
+    server.route(ZIP_PATH, Reply(make_zip(folder_arrays())))
+    manifest = make_manifest()
+    get_features(manifest, cache)
+    (cache / "features" / DS / fetch.TOFU_NAME).write_text("{oops")
+    with pytest.raises(FetchError, match=rf"{fetch.TOFU_NAME}: cannot read the first-use record .*delete it"):
+        get_features(manifest, cache)
+
+
+def test_cli_verify_and_pin_use_the_first_use_record(server, make_manifest, cache, capsys):
+    files = folder_arrays()
+    server.route(ZIP_PATH, Reply(make_zip(files)))
+    manifest = make_manifest()
+    normal, _ = get_features(manifest, cache)
+    normal.write_bytes(files[NORMAL][:-1] + b"\x01")
+    args = ["--manifest", str(manifest), "--cache", str(cache), "--dataset", DS]
+    assert main(["manifest", "verify", *args]) == 1
+    expected = f"sha256: expected {sha(files[NORMAL])}, found {sha(normal.read_bytes())}"
+    assert f"mismatch  features/{DS}/{NORMAL}  {expected}" in capsys.readouterr().out
+    assert main(["manifest", "pin", *args]) == 1
+    captured = capsys.readouterr()
+    assert f"not pinned: features/{DS}/{NORMAL}: {expected}" in captured.err
+    doc = json.loads(manifest.read_text())
+    assert member(doc, NORMAL)["sha256"] is None and member(doc, ANOMALY)["sha256"] == sha(files[ANOMALY])
+
+
+# ---------------------------------------------------------------- bad options
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(retries=-1), r"retries \(--retries\): expected an integer >= 0, found -1"),
+        (dict(retries=1.5), r"retries \(--retries\): expected an integer >= 0, found 1\.5"),
+        (dict(timeout=0), r"timeout \(--timeout\): expected seconds > 0, found 0"),
+        (dict(timeout=float("nan")), r"timeout \(--timeout\): expected seconds > 0, found nan"),
+        (dict(mirror="ftp://example.org/x"), r"mirror \(--mirror\): expected an http:// or https:// base URL .*found 'ftp://example\.org/x'"),
+        (dict(mirror="example.org/x"), r"mirror \(--mirror\): expected an http:// or https:// .*found 'example\.org/x'"),
+        (dict(mirror="http://"), r"mirror \(--mirror\): expected an http:// or https:// .*found 'http://'"),
+    ],
+    ids=["retries-negative", "retries-float", "timeout-zero", "timeout-nan", "mirror-ftp", "mirror-no-scheme", "mirror-no-host"],
+)
+def test_bad_options_name_parameter_value_and_bound(server, make_manifest, cache, kw, match):
+    with pytest.raises(InputError, match=match):
+        get_features(make_manifest(), cache, **kw)
+    assert server.requests() == 0 and cache_files(cache) == set()
+
+
+def test_bad_mirror_from_env_names_the_variable(make_manifest, cache, monkeypatch):
+    monkeypatch.setenv(fetch.MIRROR_ENV, "data.example.org")
+    with pytest.raises(InputError, match=rf"mirror \(\${fetch.MIRROR_ENV}\): expected an http:// or https://"):
+        fetch.options(cache)
+
+
+@pytest.mark.parametrize("route", ["mirror", "zip"])
+def test_download_that_produced_no_file_is_refused(server, make_manifest, cache, route):
+    """Options built without options(): pooch with retries=-1 makes no attempt and writes nothing."""
+    from anomaly_ref import manifest as mf
+
+    server.route(ZIP_PATH, Reply(make_zip(folder_arrays())))
+    art = mf.load(make_manifest()).artifact(f"features/{DS}")
+    opts = fetch.Options(cache=cache, mirror=server.url("/m") if route == "mirror" else None, retries=-1)
+    with pytest.raises(FetchError, match=r"the download from http://127\.0\.0\.1:\d+/.* produced no file; "
+                                         r"nothing was written to the cache"):
+        fetch.fetch_artifact(art, [art.member(NORMAL)], opts)
+    assert server.requests() == 0 and cache_files(cache) == set()
+
+
+@pytest.mark.parametrize("url", ["http://", "http://exa mple.org:99999/x"])
+def test_malformed_url_is_not_called_a_sha256_mismatch(make_manifest, cache, url):
+    def edit(doc):
+        next(a for a in doc["artifacts"] if a["id"] == f"workbooks/{DS}")["url"] = url
+
+    with pytest.raises(FetchError, match=rf"{re.escape(WB)}: cannot request {re.escape(url)!s}: .*; nothing was "
+                                         r"written to the cache\. Fix the URL") as info:
+        fetch.workbook(DS, cache=cache, manifest=make_manifest(edit), **FAST)
+    assert "sha256" not in str(info.value) and cache_files(cache) == set()
+
+
+# ---------------------------------------------------------------- zip bombs
+
+
+@pytest.mark.parametrize("known", ["rows", "pinned-size", "default-cap"])
+def test_zip_member_larger_than_its_bound_is_refused(server, make_manifest, cache, monkeypatch, known):
+    from anomaly_ref import integrity
+
+    big = b"\x00" * (4 << 20)  # 4 MiB of zeros: a few KiB compressed
+    server.route(ZIP_PATH, Reply(make_zip({**folder_arrays(), NORMAL: big})))
+    edit, bound = None, None
+    if known == "rows":
+        edit = lambda doc: member(doc, NORMAL).__setitem__("rows", ROWS)  # noqa: E731
+        bound = rf"{ROWS * 768 * 4 + integrity.NPY_HEADER_SLACK} allowed \(rows x dim x 4 bytes \+ header\)"
+    elif known == "pinned-size":
+        edit = lambda doc: member(doc, NORMAL).update(sha256=sha(b"x"), size=1000)  # noqa: E731
+        bound = r"1000 allowed \(its pinned size\)"
+    else:
+        monkeypatch.setattr(integrity, "MAX_MEMBER_BYTES", 1 << 20)
+        bound = rf"{1 << 20} allowed \(the limit for members of unknown size\)"
+    with pytest.raises(FetchError, match=rf"entry '{NORMAL}' would unpack to {len(big)} bytes, more than the {bound}; "
+                                         r"refusing the whole archive"):
+        get_features(make_manifest(edit), cache)
+    assert cache_files(cache) == set()
+
+
 # ---------------------------------------------------------------- CLI
 
 
@@ -496,6 +638,49 @@ def test_cli_offline_empty_cache(make_manifest, cache, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "offline and 12 file(s) missing" in err and NORMAL in err and ANOMALY in err
     assert cache_files(cache) == set()
+
+
+def test_cli_bad_retries_is_one_error_line(make_manifest, cache, capsys):
+    rc = main(["fetch", "--dataset", DS, "--manifest", str(make_manifest()), "--cache", str(cache), "--retries", "-1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err == ("error: retries (--retries): expected an integer >= 0, found -1; it counts the "
+                               "extra attempts after the first (0: one attempt)\n")
+
+
+def test_cli_download_fault_is_one_error_line(server, make_manifest, cache, capsys, monkeypatch):
+    import sys
+
+    import pooch
+
+    for handler in pooch.get_logger().handlers:  # as in a real run: pooch's handler writes to stderr
+        monkeypatch.setattr(handler, "stream", sys.stderr)
+    server.route(WB_ROUTE, Reply(b"gone", status=404))
+    rc = main(["fetch", "--dataset", DS, "--only", "workbook", "--manifest", str(make_manifest()),
+               "--cache", str(cache), "--retries", "0"])
+    err = capsys.readouterr().err
+    assert rc == 2 and server.requests() == 1
+    assert re.fullmatch(r"error: [^\n]*HTTP 404 from [^\n]*\n", err), err
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--mirror", "MIRROR"], rf"HTTP 404 from http://127\.0\.0\.1:\d+/m/features/{DS}/{NORMAL} after 1 attempt"),
+        (["--offline"], r"offline and 2 file\(s\) missing"),
+        (["--require-pinned"], rf"{NORMAL}, {ANOMALY} not pinned"),
+        (["--retries", "-1"], r"retries \(--retries\): expected an integer >= 0, found -1"),
+        (["--timeout", "0"], r"timeout \(--timeout\): expected seconds > 0, found 0\.0"),
+    ],
+    ids=["mirror", "offline", "require-pinned", "retries", "timeout"],
+)
+def test_cli_reproduce_passes_the_download_options(server, make_manifest, cache, capsys, extra, match):
+    """The options fetch's errors advise exist on 'reproduce' too and reach fetch.features."""
+    extra = [server.url("/m") if a == "MIRROR" else a for a in extra]
+    rc = main(["reproduce", "--dataset", DS, "--extractor", EXTRACTOR, "--manifest", str(make_manifest()),
+               "--cache", str(cache), "--retries", "0", *extra])
+    err = capsys.readouterr().err
+    assert rc == 2 and re.fullmatch(rf"error: [^\n]*{match}[^\n]*\n", err), err
+    assert server.requests(ZIP_PATH) == 0 and cache_files(cache) == set()
 
 
 def test_cli_require_pinned(server, make_manifest, cache, capsys):

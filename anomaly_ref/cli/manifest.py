@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     v.set_defaults(func=run_validate)
 
     c = sub.add_parser("verify", help="re-hash the cache: ok / missing / mismatch / unpinned per file")
-    add_source_options(c)
+    add_source_options(c, download=False)
     c.add_argument("--dataset", action="append", choices=list(DATASETS), help="only this dataset (repeatable)")
     c.add_argument("--require-pinned", action="store_true", default=None,
                    help="count unpinned files as failures ($ANOMALY_REF_REQUIRE_PINNED=1)")
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.set_defaults(func=run_verify)
 
     pin = sub.add_parser("pin", help="record the sha256 of verified, unpinned cached members into the manifest")
-    add_source_options(pin)
+    add_source_options(pin, download=False)
     pin.add_argument("--dataset", action="append", choices=list(DATASETS), help="only this dataset (repeatable)")
     pin.set_defaults(func=run_pin)
 

@@ -29,7 +29,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--dataset", choices=list(DATASETS), help="fetch the authors' features of this dataset")
     src.add_argument("--extractor", choices=paper_backbones(), help="backbone whose features to fetch")
     add_source_options(src)  # --manifest, --cache, as for 'fetch'
-    src.add_argument("--offline", action="store_true", help="use the cache only, never the network")
     p.add_argument(
         "--head", action="append", metavar="NAME",
         help=f"head to train, repeatable, or 'all' for the paper's four (choices: {', '.join(HEADS)}; default LSTM)",
@@ -129,6 +128,7 @@ def _feature_paths(args: argparse.Namespace):
         raise InputError("no features given: use --normal N.npy --anomaly A.npy, or --dataset D --extractor E")
     from .. import fetch
 
-    return fetch.features(
-        args.dataset, args.extractor, cache=args.cache, manifest=args.manifest, offline=args.offline or None
+    return fetch.features(  # every download option of add_source_options, as for 'fetch'
+        args.dataset, args.extractor, cache=args.cache, manifest=args.manifest, mirror=args.mirror,
+        offline=args.offline, require_pinned=args.require_pinned, retries=args.retries, timeout=args.timeout,
     )
