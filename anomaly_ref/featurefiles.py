@@ -3,6 +3,11 @@
 The paper writes ``normal_features_<name>.npy`` (N0, D) and ``anomaly_features_<name>.npy``
 (N1, D), float32, with no record of which frame a row is. We write the same files plus a
 sidecar ``<file>.frames.csv`` (row, clip, index, label) per file.
+
+Files are written as pooch writes downloads: into a temporary file in the same folder,
+moved onto the final name (``os.replace``) only once complete, so a crash never leaves a
+truncated or zero-filled file under a paper name. An existing file is never replaced
+unless the caller passes ``force=True`` (CLI: ``--force``).
 """
 
 from __future__ import annotations
@@ -11,10 +16,14 @@ import csv
 import logging
 import mmap
 import os
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
+
+from .errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +31,54 @@ SPLITS = {0: "normal", 1: "anomaly"}  # label -> file prefix, as the paper names
 CHUNK_ROWS = 4096  # rows copied at a time when splitting: bounded memory
 
 
-def open_features(path: str | os.PathLike, n_rows: int, dim: int) -> np.memmap:
-    """A new ``(n_rows, dim)`` float32 ``.npy`` on disk, mapped for writing row batches."""
+def refuse_overwrite(paths: Sequence[str | os.PathLike], force: bool = False) -> None:
+    """InputError naming the first of ``paths`` that exists, unless ``force``."""
+    if force:
+        return
+    for path in paths:
+        if os.path.lexists(path):
+            raise InputError(
+                f"refusing to overwrite {path}: it exists already. Choose another output "
+                "folder, or pass force=True (CLI: --force) to replace it"
+            )
+
+
+def open_features(path: str | os.PathLike, n_rows: int, dim: int, *, force: bool = False) -> np.memmap:
+    """A new ``(n_rows, dim)`` float32 ``.npy`` on disk, mapped for writing row batches.
+
+    The file is created at ``path`` at once (full size, zero-filled): use it for scratch
+    files, not for final outputs (:func:`write_paper_files` writes those atomically).
+    An existing ``path`` is an InputError unless ``force``.
+    """
+    refuse_overwrite([path], force)
     return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n_rows, dim))
+
+
+@contextmanager
+def replacing(paths: Sequence[Path]) -> Iterator[list[Path]]:
+    """Temporary paths in the final files' folders; moved onto ``paths`` (``os.replace``)
+    when the block ends without error, deleted when it raises."""
+    temps = []
+    try:
+        for path in paths:
+            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            os.close(fd)
+            temps.append(Path(temp))
+        yield temps
+        for temp, path in zip(temps, paths):
+            os.replace(temp, path)
+    finally:
+        for temp in temps:
+            temp.unlink(missing_ok=True)  # only those not moved into place
+
+
+def write_text(path: str | os.PathLike, text: str, *, force: bool = False) -> Path:
+    """``text`` into ``path`` atomically (temp file + ``os.replace``); see :func:`refuse_overwrite`."""
+    path = Path(path)
+    refuse_overwrite([path], force)
+    with replacing([path]) as (temp,):
+        temp.write_text(text)
+    return path
 
 
 def release_pages(array: np.ndarray) -> None:
@@ -51,6 +105,16 @@ def write_sidecar(path: Path, rows: Sequence[int], clips: Sequence, indices: Seq
         writer.writerows(zip(rows, clips, indices, labels))
 
 
+def sidecar_name(path: Path) -> Path:
+    return path.with_suffix(".frames.csv")
+
+
+def paper_paths(out_dir: str | os.PathLike, backbone: str) -> list[Path]:
+    """Every file :func:`write_paper_files` writes: the two ``.npy`` files, then their sidecars."""
+    npys = [Path(out_dir) / paper_name(label, backbone) for label in SPLITS]
+    return npys + [sidecar_name(p) for p in npys]
+
+
 def write_paper_files(
     out_dir: str | os.PathLike,
     backbone: str,
@@ -58,28 +122,34 @@ def write_paper_files(
     clips: Sequence,
     indices: Sequence[int],
     labels: Sequence[int],
+    *,
+    force: bool = False,
 ) -> dict[int, Path]:
     """Split ``features`` (N, D) by label into the paper's two files (source order kept
-    inside each), each with its ``.frames.csv`` sidecar. Returns ``{label: path}``."""
+    inside each), each with its ``.frames.csv`` sidecar. Returns ``{label: path}``.
+
+    All four files are written to temporary files and moved into place together at the
+    end. Any of them existing already is an InputError unless ``force``.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = np.asarray(labels)
     if len(labels) != len(features):
-        raise ValueError(f"{len(features)} feature rows but {len(labels)} labels")
-    paths = {}
-    for label in SPLITS:
-        rows = np.flatnonzero(labels == label)  # (N_label,)
-        path = out_dir / paper_name(label, backbone)
-        dest = open_features(path, len(rows), features.shape[1])
-        for start in range(0, len(rows), CHUNK_ROWS):
-            part = rows[start:start + CHUNK_ROWS]
-            dest[start:start + len(part)] = features[part]
-            release_pages(dest)
-        del dest  # closes the map
-        write_sidecar(
-            path.with_suffix(".frames.csv"), rows.tolist(),
-            [clips[r] for r in rows], [indices[r] for r in rows], labels[rows].tolist(),
-        )
-        paths[label] = path
-        log.info("wrote %s (%d rows)", path, len(rows))
+        raise InputError(f"{len(features)} feature rows but {len(labels)} labels")
+    finals = paper_paths(out_dir, backbone)
+    refuse_overwrite(finals, force)
+    paths = {label: out_dir / paper_name(label, backbone) for label in SPLITS}
+    with replacing(finals) as temps:
+        npy_temps, csv_temps = temps[:len(SPLITS)], temps[len(SPLITS):]
+        for label, npy, side in zip(SPLITS, npy_temps, csv_temps):
+            rows = np.flatnonzero(labels == label)  # (N_label,)
+            dest = np.lib.format.open_memmap(npy, mode="w+", dtype=np.float32, shape=(len(rows), features.shape[1]))
+            for start in range(0, len(rows), CHUNK_ROWS):
+                part = rows[start:start + CHUNK_ROWS]
+                dest[start:start + len(part)] = features[part]
+                release_pages(dest)
+            del dest  # closes the map
+            write_sidecar(side, rows.tolist(), [clips[r] for r in rows], [indices[r] for r in rows],
+                          labels[rows].tolist())
+            log.info("wrote %s (%d rows)", paths[label], len(rows))
     return paths

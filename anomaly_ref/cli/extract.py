@@ -15,7 +15,12 @@ def register(subparsers) -> None:
             "Write normal_features_<backbone>.npy / anomaly_features_<backbone>.npy (the paper's "
             "format) plus a .frames.csv sidecar (clip, frame index, label per row) and a .json "
             "provenance record. Default: the paper's path (batch 1, fp32). --fast: batched, "
-            "channels-last, bf16 autocast on CUDA, streamed to disk."
+            "channels-last, bf16 autocast on CUDA, streamed to disk. Existing output files are "
+            "never replaced unless --force. NOT implemented: the paper's class balancing "
+            "(PROTOCOL §1: Avenue adds up to 8 geometric copies per abnormal frame, UMN uses 5 "
+            "random scale/rotation copies of each abnormal frame instead of the originals); every "
+            "frame is extracted once, so row counts differ from the authors' files where they "
+            "balanced."
         ),
     )
     p.add_argument("--source", required=True,
@@ -31,13 +36,15 @@ def register(subparsers) -> None:
                    help="--fast only; default bf16 on CUDA, fp32 on CPU")
     p.add_argument("--compile", action="store_true", help="--fast only: torch.compile the model")
     p.add_argument("--workers", type=int, default=2, help="--fast only: decoding processes")
-    p.add_argument("--limit", type=int, default=None, help="only the first N frames")
-    p.add_argument("--out", default="features", help="output folder (default: ./features)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N frames (N >= 0)")
+    p.add_argument("--out", default="features", help="output folder (default: ./features); its parent must exist")
+    p.add_argument("--force", action="store_true", help="replace output files that exist already")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import os
     import time
     from pathlib import Path
 
@@ -47,43 +54,56 @@ def run(args: argparse.Namespace) -> int:
     from ..backbones import create_backbone
     from ..extract import extract_paper
     from ..extract_fast import FastConfig, extract_fast
-    from ..featurefiles import open_features, write_paper_files
+    from ..featurefiles import open_features, paper_paths, refuse_overwrite, write_paper_files, write_text
     from ..frames import open_source
     from ..registry import get_backbone
+    from ._checks import check_min, check_out_path, resolve_device
 
     spec = get_backbone(args.backbone)
+    device = resolve_device(args.device)
+    if args.limit is not None:
+        check_min("--limit", args.limit, 0)
+    check_min("--batch-size", args.batch_size, 1)
+    check_min("--workers", args.workers, 0)
+    out_dir = check_out_path(args.out)
+    record_path = out_dir / f"features_{spec.name}.json"
+    refuse_overwrite(paper_paths(out_dir, spec.name) + [record_path], args.force)  # before hours of work
     frames = open_source(args.source, args.dataset)
     n = len(frames) if args.limit is None else min(args.limit, len(frames))
     view = frames if n == len(frames) else frames[:n]  # a slice decodes eagerly; fine for --limit
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(exist_ok=True)
     model = create_backbone(spec.name, pretrained=not args.random_weights)
     start = time.perf_counter()
     if args.fast:
-        precision = args.precision or ("bf16" if args.device.startswith("cuda") else "fp32")
+        precision = args.precision or ("bf16" if device.startswith("cuda") else "fp32")
         config = FastConfig(batch_size=args.batch_size, precision=precision, compile=args.compile,
-                            num_workers=args.workers, device=args.device)
-        tmp = out_dir / f".all_features_{spec.name}.npy"
-        out = open_features(tmp, n, spec.feature_dim)
-        with tqdm(total=n, desc=f"{spec.name} (fast)", unit="img") as bar:
-            features = extract_fast(model, view, spec, out=out, config=config, progress=bar.update)
+                            num_workers=args.workers, device=device)
         settings = {"path": "fast", **config.__dict__}
+        tmp = out_dir / f".all_features_{spec.name}.{os.getpid()}.npy"  # scratch: (n, D) in source order
+        try:
+            features = open_features(tmp, n, spec.feature_dim)
+            with tqdm(total=n, desc=f"{spec.name} (fast)", unit="img") as bar:
+                extract_fast(model, view, spec, out=features, config=config, progress=bar.update)
+            seconds = time.perf_counter() - start
+            paths = write_paper_files(out_dir, spec.name, features, frames.clips[:n], frames.indices[:n],
+                                      frames.labels[:n], force=args.force)
+        finally:
+            features = None  # close the map before deleting its file
+            tmp.unlink(missing_ok=True)
     else:
-        features = extract_paper(model, (f.image for f in view), spec, device=args.device, progress=True)
-        settings = {"path": "paper", "batch_size": 1, "precision": "fp32", "device": args.device}
-    seconds = time.perf_counter() - start
-    paths = write_paper_files(out_dir, spec.name, features, frames.clips[:n], frames.indices[:n], frames.labels[:n])
-    if args.fast:
-        del features, out
-        tmp.unlink()
+        features = extract_paper(model, view, spec, device=device, progress=True)
+        seconds = time.perf_counter() - start
+        settings = {"path": "paper", "batch_size": 1, "precision": "fp32", "device": device}
+        paths = write_paper_files(out_dir, spec.name, features, frames.clips[:n], frames.indices[:n],
+                                  frames.labels[:n], force=args.force)
     record = provenance.collect(
         config={"source": str(args.source), "dataset": args.dataset, "backbone": spec.timm_id,
                 "pretrained": not args.random_weights, "frames": n, **settings},
-        seeds={}, inputs=[args.source] if Path(args.source).is_file() else [], device=args.device,
+        seeds={}, inputs=[args.source] if Path(args.source).is_file() else [], device=device,
     )
-    record["images_per_s"] = n / seconds
-    (out_dir / f"features_{spec.name}.json").write_text(json.dumps(record, indent=1, default=str))
+    record["images_per_s"] = n / seconds if seconds > 0 else None
+    write_text(record_path, json.dumps(record, indent=1, default=str), force=args.force)
     for label, path in paths.items():
         print(f"wrote {path}")
-    print(f"{n} images in {seconds:.1f} s: {n / seconds:.1f} images/s")
+    print(f"{n} images in {seconds:.1f} s: {n / seconds:.1f} images/s" if seconds > 0 else f"{n} images")
     return 0
