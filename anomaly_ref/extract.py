@@ -17,16 +17,12 @@ from typing import TYPE_CHECKING, Callable, Iterable
 import numpy as np
 
 from .errors import InputError
-from .registry import Backbone, get_backbone
+from .registry import Backbone, as_backbone
 
 if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger(__name__)
-
-
-def _spec(backbone: Backbone | str) -> Backbone:
-    return get_backbone(backbone) if isinstance(backbone, str) else backbone
 
 
 @functools.lru_cache(maxsize=None)
@@ -49,12 +45,12 @@ def preprocess_paper(rgb: np.ndarray, backbone: Backbone | str) -> "torch.Tensor
             "preprocess_paper expects an (H, W, 3) uint8 RGB array, found "
             f"{getattr(rgb, 'shape', None)} {getattr(rgb, 'dtype', type(rgb).__name__)}"
         )
-    spec = _spec(backbone)
+    spec = as_backbone(backbone)
     return _paper_transform(spec.input_size, spec.mean, spec.std)(rgb)
 
 
-def _as_image(item) -> np.ndarray:
-    """Accept a :class:`~anomaly_ref.frames.Frame` as well as a bare array."""
+def as_image(item) -> np.ndarray:
+    """The ``(H, W, 3)`` array of a :class:`~anomaly_ref.frames.Frame`, or a bare array as is."""
     return getattr(item, "image", item)
 
 
@@ -68,13 +64,16 @@ def extract_paper(
 ) -> np.ndarray:
     """Features of each image, batch 1, fp32: ``(N, D)`` float32 in input order.
 
-    ``images`` yields ``(H, W, 3)`` uint8 RGB arrays (or Frames). ``model`` is moved to
-    ``device`` and must be in eval mode (as :func:`~anomaly_ref.backbones.create_backbone`
-    returns it).
+    ``images`` yields ``(H, W, 3)`` uint8 RGB arrays (or Frames). ``model`` must be in
+    eval mode (as :func:`~anomaly_ref.backbones.create_backbone` returns it).
+
+    Side effect: ``model`` itself is moved to ``device`` in place (``nn.Module.to``) and
+    stays there after the call; no copy is made, since backbones can be large. Move it
+    back yourself (``model.cpu()``) if you need it elsewhere.
     """
     import torch
 
-    spec = _spec(backbone)
+    spec = as_backbone(backbone)
     model = model.to(device)
     if model.training:
         raise InputError("extract_paper needs a model in eval mode (call model.eval())")
@@ -86,7 +85,7 @@ def extract_paper(
         items = tqdm(images, desc=f"{spec.name} (paper)", unit="img")
     with torch.inference_mode():
         for item in items:
-            x = preprocess_paper(_as_image(item), spec).unsqueeze(0).to(device)  # (1, 3, 224, 224)
+            x = preprocess_paper(as_image(item), spec).unsqueeze(0).to(device)  # (1, 3, 224, 224)
             rows.append(model(x).float().cpu().numpy().reshape(-1))  # (D,)
     if not rows:
         return np.zeros((0, spec.feature_dim), dtype=np.float32)

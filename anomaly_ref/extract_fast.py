@@ -22,7 +22,8 @@ import numpy as np
 
 from .errors import InputError
 from .featurefiles import release_pages
-from .registry import Backbone, get_backbone
+from .extract import as_image
+from .registry import Backbone, as_backbone
 from .resize import resize_like_pil
 
 if TYPE_CHECKING:
@@ -50,10 +51,6 @@ class FastConfig:
             raise InputError(f"batch_size must be >= 1, found {self.batch_size}")
 
 
-def _spec(backbone: Backbone | str) -> Backbone:
-    return get_backbone(backbone) if isinstance(backbone, str) else backbone
-
-
 # ------------------------------------------------------------------ decoding
 
 
@@ -69,7 +66,17 @@ class _Indexed:
     def __getitem__(self, i: int):
         import torch
 
-        return i, torch.from_numpy(np.ascontiguousarray(getattr(self.items[i], "image", self.items[i])))
+        return i, torch.from_numpy(np.ascontiguousarray(as_image(self.items[i])))
+
+
+def stack_if_same_shape(images: list) -> "torch.Tensor | list":
+    """``[(H, W, 3)] * B`` -> ``(B, H, W, 3)`` where all shapes agree; else the list as is
+    (:func:`preprocess_batch` then resizes one image at a time)."""
+    import torch
+
+    if images and all(img.shape == images[0].shape for img in images):
+        return torch.stack(images)
+    return images
 
 
 def _collate(batch):
@@ -77,10 +84,7 @@ def _collate(batch):
     import torch
 
     rows = torch.tensor([i for i, _ in batch], dtype=torch.long)
-    images = [img for _, img in batch]
-    if all(img.shape == images[0].shape for img in images):
-        return rows, torch.stack(images)
-    return rows, images
+    return rows, stack_if_same_shape([img for _, img in batch])
 
 
 def _as_sequence(frames: Iterable) -> Sequence:
@@ -122,7 +126,7 @@ def preprocess_batch(images, backbone: Backbone | str, *, channels_last: bool = 
     float32 normalised, like :func:`~anomaly_ref.extract.preprocess_paper` per image."""
     import torch
 
-    spec = _spec(backbone)
+    spec = as_backbone(backbone)
     if isinstance(images, (list, tuple)):  # mixed sizes: resize one by one
         return torch.cat([preprocess_batch(img[None], spec, channels_last=channels_last) for img in images])
     x = resize_like_pil(images.permute(0, 3, 1, 2), spec.input_size)  # (B, 3, 224, 224) int32
@@ -133,7 +137,13 @@ def preprocess_batch(images, backbone: Backbone | str, *, channels_last: bool = 
 
 
 def prepare_model(model: "torch.nn.Module", config: FastConfig) -> Callable:
-    """Move ``model`` to the device in the configured layout; optionally compile it."""
+    """Move ``model`` to the device in the configured layout; optionally compile it.
+
+    Side effect: ``model`` itself is changed in place (``nn.Module.to`` moves its
+    parameters to ``config.device``, converts them to channels-last where configured and
+    sets eval mode); no copy is made, since backbones can be large. The return value is
+    the same module, or its ``torch.compile`` wrapper.
+    """
     import torch
 
     model = model.to(config.device).eval()
@@ -181,7 +191,7 @@ def run_batches(
     """
     import torch
 
-    spec = _spec(backbone)
+    spec = as_backbone(backbone)
     device = torch.device(config.device)
     cuda = device.type == "cuda"
     to_device = to_device or (lambda imgs: imgs.to(device, non_blocking=True) if torch.is_tensor(imgs)
@@ -243,8 +253,9 @@ def extract_fast(
     """Features of ``frames`` (Frames or ``(H, W, 3)`` uint8 RGB arrays), ``(N, D)`` float32
     in source order, written into ``out`` (e.g. :func:`~anomaly_ref.featurefiles.open_features`)
     or a new array. ``progress(n)`` is called with each batch's size. ``prepared``: what
-    :func:`prepare_model` returned for ``model`` (compile once, extract many times)."""
-    spec = _spec(backbone)
+    :func:`prepare_model` returned for ``model`` (compile once, extract many times).
+    Without ``prepared``, ``model`` is moved and converted in place (see :func:`prepare_model`)."""
+    spec = as_backbone(backbone)
     seq = _as_sequence(frames)
     if out is None:
         out = np.empty((len(seq), spec.feature_dim), dtype=np.float32)
@@ -274,14 +285,10 @@ def jpeg_batches(jpegs: Sequence, batch_size: int) -> Iterator:
 
 def decode_jpegs(data: list, device: str) -> "torch.Tensor | list":
     """Decode a batch of JPEGs on ``device`` (nvJPEG on CUDA): ``(B, H, W, 3)`` uint8 RGB."""
-    import torch
     from torchvision.io import ImageReadMode, decode_jpeg
 
     images = decode_jpeg(data, mode=ImageReadMode.RGB, device=device)  # [(3, H, W)]
-    images = [img.permute(1, 2, 0) for img in images]  # channels last, as frames are
-    if all(img.shape == images[0].shape for img in images):
-        return torch.stack(images)
-    return images
+    return stack_if_same_shape([img.permute(1, 2, 0) for img in images])  # channels last, as frames are
 
 
 def extract_jpeg(
@@ -294,8 +301,9 @@ def extract_jpeg(
     prepared: Callable | None = None,
 ) -> np.ndarray:
     """Features straight from encoded JPEG bytes (``bytes`` or 1-D uint8 tensors), decoded
-    on the device in batches: ``(N, D)`` float32. ``prepared`` as for :func:`extract_fast`."""
-    spec = _spec(backbone)
+    on the device in batches: ``(N, D)`` float32. ``prepared`` as for :func:`extract_fast`
+    (without it, ``model`` is moved and converted in place)."""
+    spec = as_backbone(backbone)
     if out is None:
         out = np.empty((len(jpegs), spec.feature_dim), dtype=np.float32)
     model = prepared if prepared is not None else prepare_model(model, config)

@@ -182,6 +182,11 @@ def get_backbone(name: str) -> Backbone:
     return lookup(BACKBONES, name, "backbone")
 
 
+def as_backbone(backbone: Backbone | str) -> Backbone:
+    """A :class:`Backbone` as is, or the registered one of that name."""
+    return backbone if isinstance(backbone, Backbone) else get_backbone(backbone)
+
+
 def get_head(name: str) -> Head:
     return lookup(HEADS, name, "head")
 

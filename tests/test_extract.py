@@ -56,7 +56,7 @@ def test_extract_paper_needs_eval_mode():
 # ------------------------------------------------------------- fast path
 
 from anomaly_ref.extract_fast import FastConfig, extract_fast, extract_jpeg, preprocess_batch  # noqa: E402
-from anomaly_ref.featurefiles import open_features, write_paper_files  # noqa: E402
+from anomaly_ref.featurefiles import open_features  # noqa: E402
 from anomaly_ref.frames import read_npz  # noqa: E402
 
 CPU_FP32 = FastConfig(device="cpu", precision="fp32", batch_size=16, num_workers=0)
@@ -135,12 +135,10 @@ def test_fast_rejects_wrong_output_shape(packaged_model):
         FastConfig(precision="fp16")
 
 
-def test_paper_files_split_by_label_with_sidecars(tmp_path):
-    feats = np.arange(12, dtype=np.float32).reshape(4, 3)
-    paths = write_paper_files(tmp_path, "m", feats, clips=[1, 1, 2, 2], indices=[0, 1, 0, 1], labels=[0, 1, 1, 0])
-    assert paths[0].name == "normal_features_m.npy" and paths[1].name == "anomaly_features_m.npy"
-    np.testing.assert_array_equal(np.load(paths[0]), feats[[0, 3]])
-    np.testing.assert_array_equal(np.load(paths[1]), feats[[1, 2]])
-    assert (tmp_path / "anomaly_features_m.frames.csv").read_text().splitlines() == [
-        "row,clip,index,label", "1,1,1,1", "2,2,0,1"
-    ]
+def test_as_backbone_accepts_a_spec_or_a_registered_name():
+    from anomaly_ref.errors import UnknownNameError
+    from anomaly_ref.registry import as_backbone
+
+    assert as_backbone(PACKAGED) is PACKAGED and as_backbone(PACKAGED.name) is PACKAGED
+    with pytest.raises(UnknownNameError, match="unknown backbone 'nope'; valid: "):
+        as_backbone("nope")
