@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--anomaly", metavar="A.npy", help="anomaly_features_<backbone>.npy (N1, D)")
     src.add_argument("--dataset", choices=list(DATASETS), help="fetch the authors' features of this dataset")
     src.add_argument("--extractor", choices=paper_backbones(), help="backbone whose features to fetch")
-    add_source_options(src)  # --manifest, --cache, as for 'fetch'
+    add_source_options(src)  # --manifest, --cache, --mirror, --offline, ... as for fetch
     p.add_argument(
         "--head", action="append", metavar="NAME",
         help=f"head to train, repeatable, or 'all' for the paper's four (choices: {', '.join(HEADS)}; default LSTM)",
@@ -89,6 +89,13 @@ def _run(args: argparse.Namespace) -> int:
         n_runs=args.runs, model_seed=args.seed,
         train=dataclasses.replace(TrainConfig(), max_epochs=args.max_epochs),
     )
+    # Provenance is taken before training: the code and inputs as they were when the run began.
+    prov = collect(
+        config=dataclasses.asdict(config) | {"heads": heads, "protocol": "paper"},
+        seeds=config.seeds(),
+        inputs=[normal, anomaly],
+        device=device,
+    )
     results = []
     for head in heads:
         res = run_paper(pair.X, pair.y, head, config, device=device)
@@ -101,15 +108,7 @@ def _run(args: argparse.Namespace) -> int:
             entry["paper"] = {m: {"mean": mu, "std": sd} for m, (mu, sd) in published.items()}
         results.append(entry)
     if out:
-        doc = {
-            "results": results,
-            "provenance": collect(
-                config=dataclasses.asdict(config) | {"heads": heads, "protocol": "paper"},
-                seeds=config.seeds(),
-                inputs=[normal, anomaly],
-                device=device,
-            ),
-        }
+        doc = {"results": results, "provenance": prov}
         tmp = out.with_name(f".{out.name}.tmp")  # never leave a half-written result
         tmp.write_text(json.dumps(doc, indent=2) + "\n")
         os.replace(tmp, out)
