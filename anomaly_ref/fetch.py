@@ -24,7 +24,6 @@ unpinned file is then held to that record exactly as a pinned one is held to its
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import shutil
@@ -40,6 +39,7 @@ from .errors import FetchError, InputError
 from .integrity import MISMATCH, MISSING, OK, UNPINNED, Check
 from .manifest import Artifact, Manifest, Member
 from .paths import cache_dir
+from .tofu import TOFU_NAME, FirstUse
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ OFFLINE_ENV = "ANOMALY_REF_OFFLINE"
 REQUIRE_PINNED_ENV = "ANOMALY_REF_REQUIRE_PINNED"
 DEFAULT_RETRIES = 3  # extra attempts after the first (pooch waits 1 s, 2 s, ... between them)
 DEFAULT_TIMEOUT = 60.0  # seconds without a byte before a request is abandoned
-TOFU_NAME = ".tofu.json"  # first-use record of an artifact's unpinned members, in its cache folder
 
 
 @dataclass(frozen=True)
@@ -186,57 +185,6 @@ def fetch_artifact(art: Artifact, wanted: Sequence[Member], opts: Options) -> di
             checks.update(_download(art, todo, dest, opts, tofu))
         tofu.record(checks)
         return {m.name: _accept(checks[m.name], opts).path for m in wanted}
-
-
-@dataclass
-class FirstUse:
-    """Trust on first use: ``{member name: {"sha256", "size", "recorded"}}`` of an artifact's
-    unpinned members, kept in ``<cache>/<artifact id>/.tofu.json`` (read and written under the
-    artifact's lock; the file is replaced atomically)."""
-
-    path: Path
-    records: dict[str, dict]
-
-    @classmethod
-    def load(cls, path: Path) -> "FirstUse":
-        if not path.exists():
-            return cls(path, {})
-        try:
-            records = json.loads(path.read_text(encoding="utf-8"))
-            if not all(isinstance(r, dict) and isinstance(r.get("sha256"), str) and isinstance(r.get("size"), int)
-                       for r in records.values()):
-                raise ValueError("expected {name: {sha256, size}} entries")
-        except (OSError, ValueError, AttributeError) as exc:
-            raise FetchError(
-                f"{path}: cannot read the first-use record ({exc}); nothing was changed. Restore it, or "
-                "delete it: the folder's unpinned files are then recorded again, as found, at their next use"
-            ) from None
-        return cls(path, records)
-
-    def check(self, path: Path, member: Member) -> Check:
-        """:func:`integrity.check_member`; an unpinned file must also match its record, if any."""
-        check = integrity.check_member(path, member)
-        rec = self.records.get(member.name)
-        if check.status != UNPINNED or rec is None:
-            return check
-        if check.sha256 == rec["sha256"]:
-            return check
-        return Check(path, MISMATCH, (
-            f"sha256: expected {rec['sha256']}, found {check.sha256} (recorded at first use in "
-            f"{self.path}; if the source changed on purpose, delete its entry there and fetch again)"
-        ), check.sha256)
-
-    def record(self, checks: dict[str, Check]) -> None:
-        """Record every unpinned file in ``checks`` that has no record yet."""
-        new = {name: c for name, c in checks.items() if c.status == UNPINNED and name not in self.records}
-        if not new:
-            return
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        for name, c in new.items():
-            self.records[name] = {"sha256": c.sha256, "size": c.path.stat().st_size, "recorded": now}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        mf.atomic_write_text(self.path, json.dumps(self.records, indent=2, sort_keys=True) + "\n")
-        log.info("recorded %d first-use sha256 value(s) in %s", len(new), self.path)
 
 
 def _cached_check(path: Path, member: Member, cache: Path, tofu: FirstUse) -> Check:

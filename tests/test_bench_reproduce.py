@@ -74,7 +74,7 @@ def test_bench_passes_and_writes_report(mirror, tmp_path):
 def test_bench_fails_outside_tolerance_and_says_why(mirror, tmp_path):
     proc = _bench(mirror, tmp_path, ANOMALY_REF_TOLERANCE="abs=0,nstd=0")
     assert proc.returncode == 1
-    assert f"ped2/convnext_tiny/LSTM outside tolerance" in proc.stdout
+    assert "ped2/convnext_tiny/LSTM outside tolerance" in proc.stdout
     assert "accuracy: ours" in proc.stdout and "> 0.0000 (abs=0,nstd=0)" in proc.stdout
     doc = json.loads((tmp_path / "report" / "reproduce.json").read_text())
     assert doc["counts"]["off"] >= 1
