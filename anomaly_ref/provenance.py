@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import os
 import platform
@@ -13,17 +12,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import __version__
+from .fileio import sha256_file
 
 _PACKAGES = ("torch", "timm", "numpy", "scikit-learn", "pandas")
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks (feature files reach hundreds of MB)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def git_state(cwd: str | os.PathLike | None = None) -> dict[str, Any]:

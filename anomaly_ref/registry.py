@@ -42,7 +42,7 @@ class Backbone:
 
 @dataclass(frozen=True)
 class Head:
-    """A sequence classifier head (PROTOCOL §5); built by :func:`anomaly_ref.heads.create_head`."""
+    """A sequence classifier head (PROTOCOL §5); built by :func:`anomaly_ref.protocol.heads.create_head`."""
 
     name: str
     in_paper: bool  # a column of the published workbooks

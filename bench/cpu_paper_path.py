@@ -20,10 +20,10 @@ from pathlib import Path
 import torch
 
 from anomaly_ref import provenance
-from anomaly_ref.backbones import create_backbone
-from anomaly_ref.extract import extract_paper
-from anomaly_ref.frames import read_npz
-from anomaly_ref.paths import shared_root
+from anomaly_ref.extraction.backbones import create_backbone
+from anomaly_ref.extraction.paper import extract_paper
+from anomaly_ref.frames.sources import read_npz
+from anomaly_ref.data.paths import shared_root
 from anomaly_ref.registry import BACKBONES, DATASETS
 
 PED2 = DATASETS["ped2"]

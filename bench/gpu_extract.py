@@ -33,11 +33,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from anomaly_ref.backbones import create_backbone  # noqa: E402
-from anomaly_ref.extract import extract_paper  # noqa: E402
-from anomaly_ref.extract_fast import FastConfig, extract_fast, extract_jpeg, forward, prepare_model  # noqa: E402
-from anomaly_ref.featurefiles import open_features  # noqa: E402
-from anomaly_ref.frames import FrameSequence, read_npz, to_rgb  # noqa: E402
+from anomaly_ref.extraction.backbones import create_backbone  # noqa: E402
+from anomaly_ref.extraction.paper import extract_paper  # noqa: E402
+from anomaly_ref.extraction.fast import FastConfig, extract_fast, extract_jpeg, forward, prepare_model  # noqa: E402
+from anomaly_ref.data.featurefiles import open_features  # noqa: E402
+from anomaly_ref.frames.base import FrameSequence, to_rgb  # noqa: E402
+from anomaly_ref.frames.sources import read_npz  # noqa: E402
 from anomaly_ref import provenance  # noqa: E402
 from anomaly_ref.registry import BACKBONES, DATASETS, paper_backbones  # noqa: E402
 
@@ -176,7 +177,7 @@ def bench_backbone(name, args, subset_rgb, pipeline_frames, results, t_start):
 
 def bench_jpeg(model, prepared, config, jpegs, args, results):
     """End to end from 640x360 JPEG bytes: nvJPEG decode, PIL-exact resize, model, to host."""
-    from anomaly_ref.extract_fast import decode_jpegs, jpeg_batches
+    from anomaly_ref.extraction.fast import decode_jpegs, jpeg_batches
 
     spec = BACKBONES[TARGET]
     extract_jpeg(model, jpegs[: config.batch_size * 2], spec, config=config, prepared=prepared)

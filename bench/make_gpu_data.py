@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from anomaly_ref.paths import shared_root
+from anomaly_ref.data.paths import shared_root
 from anomaly_ref.registry import DATASETS
 
 

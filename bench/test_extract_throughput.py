@@ -38,8 +38,8 @@ def _images_per_s(benchmark, n: int) -> float:
 def test_extract_paper_path(benchmark, cuda, frames, name):
     import torch
 
-    from anomaly_ref.backbones import create_backbone
-    from anomaly_ref.extract import extract_paper
+    from anomaly_ref.extraction.backbones import create_backbone
+    from anomaly_ref.extraction.paper import extract_paper
 
     model = create_backbone(name, pretrained=False)
 
@@ -59,8 +59,8 @@ def test_extract_paper_path(benchmark, cuda, frames, name):
 def test_extract_fast_path_model_only(benchmark, cuda, name):
     import torch
 
-    from anomaly_ref.backbones import create_backbone
-    from anomaly_ref.extract_fast import FastConfig, forward, prepare_model
+    from anomaly_ref.extraction.backbones import create_backbone
+    from anomaly_ref.extraction.fast import FastConfig, forward, prepare_model
 
     config = FastConfig(device=cuda, batch_size=BATCH, compile=COMPILE)
     model = prepare_model(create_backbone(name, pretrained=False), config)
@@ -84,8 +84,8 @@ def test_extract_end_to_end_from_jpeg(benchmark, cuda, frames):
     import cv2
     import torch
 
-    from anomaly_ref.backbones import create_backbone
-    from anomaly_ref.extract_fast import FastConfig, extract_jpeg, prepare_model
+    from anomaly_ref.extraction.backbones import create_backbone
+    from anomaly_ref.extraction.fast import FastConfig, extract_jpeg, prepare_model
 
     name = paper_backbones()[0]
     jpegs = [cv2.imencode(".jpg", cv2.resize(f, (640, 360)))[1].tobytes() for f in frames]

@@ -19,10 +19,10 @@ import os
 import pytest
 
 from anomaly_ref import registry
-from anomaly_ref.compare import Tolerance, diff, failures, paper_summary
+from anomaly_ref.results.compare import Tolerance, diff, failures, paper_summary
 from anomaly_ref.errors import AnomalyRefError
-from anomaly_ref.protocols import PaperConfig, run_paper
-from anomaly_ref.report import Row
+from anomaly_ref.protocol.runner import PaperConfig, run_paper
+from anomaly_ref.results.report import Row
 
 CASES = [
     pytest.param(d, e, h, id=f"{d}-{e}-{h}")
@@ -34,8 +34,8 @@ CASES = [
 
 @functools.lru_cache(maxsize=1)  # cases are ordered so one backbone's 4 heads share a load
 def _features(dataset: str, extractor: str):
-    from anomaly_ref import fetch
-    from anomaly_ref.features import load_pair
+    from anomaly_ref.data import fetch
+    from anomaly_ref.protocol.features import load_pair
 
     normal, anomaly = fetch.features(dataset, extractor)
     return load_pair(normal, anomaly), (normal, anomaly)
@@ -45,7 +45,7 @@ def _features(dataset: str, extractor: str):
 def setup():
     import torch
 
-    from anomaly_ref.workbook import load_reference
+    from anomaly_ref.results.workbook import load_reference
 
     device = os.environ.get("ANOMALY_REF_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
     return {
@@ -65,7 +65,8 @@ class Sweep:
         self.config = PaperConfig(n_runs=setup["runs"])
 
     def add(self, *rows: Row) -> None:
-        from anomaly_ref import provenance, report
+        from anomaly_ref import provenance
+        from anomaly_ref.results import report
 
         self.rows.extend(rows)
         prov = provenance.collect(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from anomaly_ref.paths import SHARED_ENV
+from anomaly_ref.data.paths import SHARED_ENV
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from anomaly_ref.backbones import create_backbone, map_state_dict
+from anomaly_ref.extraction.backbones import create_backbone, map_state_dict
 from anomaly_ref.errors import ExtractionError, UnknownNameError
 from anomaly_ref.registry import BACKBONES, paper_backbones
 
@@ -40,7 +40,7 @@ def test_missing_weights_package_says_what_to_install(monkeypatch):
     import dataclasses
     import sys
 
-    import anomaly_ref.backbones as backbones
+    import anomaly_ref.extraction.backbones as backbones
 
     spec = dataclasses.replace(BACKBONES[PACKAGED[0]], weights_package="no-such-weights-pytorch-model")
     monkeypatch.setattr(backbones, "get_backbone", lambda name: spec)

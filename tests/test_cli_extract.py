@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from anomaly_ref.cli import main
-from anomaly_ref.extract import extract_paper
-from anomaly_ref.backbones import create_backbone
-from anomaly_ref.frames import open_folders
+from anomaly_ref.extraction.paper import extract_paper
+from anomaly_ref.extraction.backbones import create_backbone
+from anomaly_ref.frames.sources import open_folders
 from anomaly_ref.registry import BACKBONES
 
 PACKAGED = next(b for b in BACKBONES.values() if b.weights_package)
@@ -98,7 +98,7 @@ def test_existing_outputs_need_force(folders, tmp_path, capsys, fast):
 
 
 def test_fast_scratch_file_is_removed_when_extraction_fails(folders, tmp_path, monkeypatch):
-    import anomaly_ref.extract_fast as extract_fast
+    import anomaly_ref.extraction.fast as extract_fast
 
     def crash(*args, **kwargs):
         raise RuntimeError("out of memory")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from anomaly_ref.cli import main
-from anomaly_ref.provenance import sha256_file
+from anomaly_ref.fileio import sha256_file
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def test_bad_arrays_are_one_line(tmp_path, capsys, normal, anomaly, message):
     ],
 )
 def test_typos_fail_before_any_training(pair, capsys, monkeypatch, args, message):
-    import anomaly_ref.protocols as protocols
+    import anomaly_ref.protocol.runner as protocols
 
     monkeypatch.setattr(protocols, "run_paper", lambda *a, **k: pytest.fail("trained despite a bad flag"))
     rc = main(["reproduce", "--normal", str(pair[0]), "--anomaly", str(pair[1]), *args])

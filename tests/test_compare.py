@@ -1,9 +1,9 @@
 import pytest
 
 from anomaly_ref.cli import main
-from anomaly_ref.compare import diff, format_diff, paper_summary
+from anomaly_ref.results.compare import diff, format_diff, paper_summary
 from anomaly_ref.registry import METRICS
-from anomaly_ref.workbook import load_reference
+from anomaly_ref.results.workbook import load_reference
 
 
 def test_paper_summary_and_diff_against_committed_reference():
@@ -31,7 +31,7 @@ def test_reproduce_offline_with_empty_cache_names_missing_files(tmp_path, capsys
     assert rc == 2 and "normal_features_convnext_tiny.npy" in err
 
 
-from anomaly_ref.compare import MetricDiff, Tolerance, failures  # noqa: E402
+from anomaly_ref.results.compare import MetricDiff, Tolerance, failures  # noqa: E402
 from anomaly_ref.errors import InputError  # noqa: E402
 
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from anomaly_ref.backbones import create_backbone
+from anomaly_ref.extraction.backbones import create_backbone
 from anomaly_ref.errors import InputError
-from anomaly_ref.extract import extract_paper, preprocess_paper
+from anomaly_ref.extraction.paper import extract_paper, preprocess_paper
 from anomaly_ref.registry import BACKBONES, IMAGENET_MEAN, IMAGENET_STD
 
 PACKAGED = next(b for b in BACKBONES.values() if b.weights_package)  # real weights offline
@@ -55,9 +55,9 @@ def test_extract_paper_needs_eval_mode():
 
 # ------------------------------------------------------------- fast path
 
-from anomaly_ref.extract_fast import FastConfig, extract_fast, extract_jpeg, preprocess_batch  # noqa: E402
-from anomaly_ref.featurefiles import open_features  # noqa: E402
-from anomaly_ref.frames import read_npz  # noqa: E402
+from anomaly_ref.extraction.fast import FastConfig, extract_fast, extract_jpeg, preprocess_batch  # noqa: E402
+from anomaly_ref.data.featurefiles import open_features  # noqa: E402
+from anomaly_ref.frames.sources import read_npz  # noqa: E402
 
 CPU_FP32 = FastConfig(device="cpu", precision="fp32", batch_size=16, num_workers=0)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import anomaly_ref.featurefiles as featurefiles
+import anomaly_ref.data.featurefiles as featurefiles
 from anomaly_ref.errors import InputError
-from anomaly_ref.featurefiles import open_features, paper_paths, write_paper_files, write_text
+from anomaly_ref.data.featurefiles import open_features, paper_paths, write_paper_files, write_text
 
 FEATS = np.arange(12, dtype=np.float32).reshape(4, 3)
 META = dict(clips=[1, 1, 2, 2], indices=[0, 1, 0, 1], labels=[0, 1, 1, 0])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from anomaly_ref.errors import InputError
-from anomaly_ref.features import load_array, load_pair, prepare_pair
+from anomaly_ref.protocol.features import load_array, load_pair, prepare_pair
 
 
 def _save(tmp_path, name, arr):

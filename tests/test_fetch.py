@@ -21,10 +21,11 @@ from urllib.parse import quote
 import numpy as np
 import pytest
 
-from anomaly_ref import fetch, registry
+from anomaly_ref.data import fetch
+from anomaly_ref import registry
 from anomaly_ref.cli import main
 from anomaly_ref.errors import FetchError, InputError
-from anomaly_ref.integrity import dropbox_direct
+from anomaly_ref.data.integrity import dropbox_direct
 
 from httpserver import Reply, Server
 
@@ -180,7 +181,7 @@ def test_success_then_served_from_cache(server, make_manifest, cache, caplog):
     files = folder_arrays()
     server.route(ZIP_PATH, Reply(make_zip(files)))
     manifest = make_manifest()
-    with caplog.at_level("WARNING", logger="anomaly_ref.fetch"):
+    with caplog.at_level("WARNING", logger="anomaly_ref.data.fetch"):
         normal, anomaly = get_features(manifest, cache)
     assert normal == cache / "features" / DS / NORMAL and anomaly == cache / "features" / DS / ANOMALY
     assert np.load(normal, allow_pickle=False).tolist() == np.load(io.BytesIO(files[NORMAL])).tolist()
@@ -569,7 +570,7 @@ def test_bad_mirror_from_env_names_the_variable(make_manifest, cache, monkeypatc
 @pytest.mark.parametrize("route", ["mirror", "zip"])
 def test_download_that_produced_no_file_is_refused(server, make_manifest, cache, route):
     """Options built without options(): pooch with retries=-1 makes no attempt and writes nothing."""
-    from anomaly_ref import manifest as mf
+    from anomaly_ref.data import manifest as mf
 
     server.route(ZIP_PATH, Reply(make_zip(folder_arrays())))
     art = mf.load(make_manifest()).artifact(f"features/{DS}")
@@ -596,7 +597,7 @@ def test_malformed_url_is_not_called_a_sha256_mismatch(make_manifest, cache, url
 
 @pytest.mark.parametrize("known", ["rows", "pinned-size", "default-cap"])
 def test_zip_member_larger_than_its_bound_is_refused(server, make_manifest, cache, monkeypatch, known):
-    from anomaly_ref import integrity
+    from anomaly_ref.data import integrity
 
     big = b"\x00" * (4 << 20)  # 4 MiB of zeros: a few KiB compressed
     server.route(ZIP_PATH, Reply(make_zip({**folder_arrays(), NORMAL: big})))

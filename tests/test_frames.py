@@ -9,10 +9,17 @@ import numpy as np
 import pytest
 
 from anomaly_ref.errors import InputError
-from anomaly_ref.frames import (
-    Frame, open_folders, open_source, open_ucsd, parse_ucsd_gt, read_folders, read_npz, read_ucsd,
+from anomaly_ref.frames.base import Frame
+from anomaly_ref.frames.sources import (
+    open_folders,
+    open_source,
+    open_ucsd,
+    parse_ucsd_gt,
+    read_folders,
+    read_npz,
+    read_ucsd,
 )
-from anomaly_ref.frames_video import open_avenue, read_avenue
+from anomaly_ref.frames.video import open_avenue, read_avenue
 from anomaly_ref.registry import get_dataset
 
 cv2 = pytest.importorskip("cv2")

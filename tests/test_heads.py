@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from anomaly_ref.errors import UnknownNameError
-from anomaly_ref.heads import HeadConfig, create_head
+from anomaly_ref.protocol.heads import HeadConfig, create_head
 from anomaly_ref.registry import HEADS
 
 D, T, U = 12, 10, 32

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from anomaly_ref.features import prepare_pair
-from anomaly_ref.protocols import PaperConfig, run_paper
+from anomaly_ref.protocol.features import prepare_pair
+from anomaly_ref.protocol.runner import PaperConfig, run_paper
 
 pytestmark = pytest.mark.slow
 
@@ -22,9 +22,9 @@ BACKBONE = "tf_efficientnet_lite0"
 @pytest.fixture(scope="session")
 def ped2_lite0(shared):
     """(features (2010, 1280) float32, official frame labels (2010,)), extracted once per session."""
-    from anomaly_ref.backbones import create_backbone
-    from anomaly_ref.extract import extract_paper
-    from anomaly_ref.frames import read_npz
+    from anomaly_ref.extraction.backbones import create_backbone
+    from anomaly_ref.extraction.paper import extract_paper
+    from anomaly_ref.frames.sources import read_npz
 
     npz = shared / "data" / "ucsd_ped2" / "ucsd_ped2_test.npz"
     with np.load(npz) as d:

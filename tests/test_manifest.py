@@ -10,7 +10,8 @@ from urllib.parse import quote
 
 import pytest
 
-from anomaly_ref import manifest as mf, registry
+from anomaly_ref.data import manifest as mf
+from anomaly_ref import registry
 from anomaly_ref.cli import main
 from anomaly_ref.errors import ManifestError
 

@@ -4,7 +4,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from anomaly_ref.errors import InputError
-from anomaly_ref.metrics import binary_metrics, format_summary, format_value, summarize
+from anomaly_ref.protocol.metrics import binary_metrics, format_summary, summarize
+from anomaly_ref.valuefmt import format_value
 
 
 def _by_hand(y, p):

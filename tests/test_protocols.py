@@ -1,9 +1,9 @@
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from anomaly_ref.protocols import PaperConfig, paper_split, run_paper
-from anomaly_ref.sequences import paper_sequences
-from anomaly_ref.train import TrainConfig
+from anomaly_ref.protocol.runner import PaperConfig, paper_split, run_paper
+from anomaly_ref.protocol.sequences import paper_sequences
+from anomaly_ref.protocol.train import TrainConfig
 
 FAST = PaperConfig(n_runs=2, train=TrainConfig(max_epochs=3))
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from anomaly_ref.resize import bilinear_taps, resize_like_pil
+from anomaly_ref.extraction.resize import bilinear_taps, resize_like_pil
 
 
 def pil_resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from sklearn.utils import shuffle
 
 from anomaly_ref.errors import InputError
-from anomaly_ref.sequences import paper_sequences, sliding_windows, temporal_windows
+from anomaly_ref.protocol.sequences import paper_sequences, sliding_windows, temporal_windows
 
 
 @st.composite

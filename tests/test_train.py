@@ -1,9 +1,9 @@
 import numpy as np
 import torch
 
-from anomaly_ref.heads import create_head
-from anomaly_ref.sequences import sliding_windows
-from anomaly_ref.train import TrainConfig, _mean_loss, fit
+from anomaly_ref.protocol.heads import create_head
+from anomaly_ref.protocol.sequences import sliding_windows
+from anomaly_ref.protocol.train import TrainConfig, _mean_loss, fit
 
 
 def _data(n=240, d=6, seed=0):

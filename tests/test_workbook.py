@@ -1,4 +1,4 @@
-"""anomaly_ref.workbook and ``anomaly-ref reference``: the paper's workbooks as data."""
+"""anomaly_ref.results.workbook and ``anomaly-ref reference``: the paper's workbooks as data."""
 
 from __future__ import annotations
 
@@ -11,22 +11,19 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from anomaly_ref import registry
 from anomaly_ref.cli import main as cli_main
 from anomaly_ref.errors import InputError, WorkbookError
-from anomaly_ref.workbook import (
+from anomaly_ref.results.workbook import (
     COLUMNS,
     DEFAULT_REFERENCE,
-    format_value,
     load_reference,
     parse_paper_dir,
-    parse_value,
     parse_workbook,
     write_reference,
 )
+from anomaly_ref.valuefmt import format_value
 
 BACKBONES = registry.paper_backbones()
 HEADS = registry.paper_heads()
@@ -106,27 +103,6 @@ def fake(tmp_path) -> Path:
     return path
 
 
-# ---------------------------------------------------------------- format / parse_value
-
-def test_format_value_matches_workbook_text():
-    assert format_value(0.98554, 0.00276) == "0.9855 ± 0.0028"
-    assert format_value(1, 0) == "1.0000 ± 0.0000"
-
-
-@given(st.integers(0, 10_000), st.integers(0, 5_000), st.sampled_from(METRICS))
-def test_parse_value_inverts_format_value(mean_e4, std_e4, metric):
-    mean, std = mean_e4 / 10_000, std_e4 / 10_000
-    assert parse_value(f"{metric.label}: {format_value(mean, std)}") == (metric.label, mean, std)
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["Accuracy: 0.98x ± 0.01", "Accuracy: 0.985 ± 0.0028", "Accuracy: 0.9855 +- 0.0028", "Accuracy 0.9855 ± 0.0028"],
-)
-def test_parse_value_rejects_other_forms(text):
-    assert parse_value(text) is None
-
-
 # ---------------------------------------------------------------- synthetic layout
 
 def test_fake_workbook_parses_to_expected_numbers(fake):
@@ -138,7 +114,7 @@ def test_missing_header_reads_values_one_row_higher(tmp_path, caplog):
     path = tmp_path / "quirk.xlsx"
     cells = write_fake_workbook(path, skip_header=("poolformer_s12", "GRU"))
     assert cells["B26"].startswith("Accuracy: ")  # the layout of UCSD Ped2 (rows 25-30)
-    with caplog.at_level(logging.WARNING, logger="anomaly_ref.workbook"):
+    with caplog.at_level(logging.WARNING, logger="anomaly_ref.results.workbook"):
         got = parse_workbook(path, "ped2")
     pd.testing.assert_frame_equal(got, expected_fake_table("ped2"), check_dtype=False)
     assert re.search(r"quirk\.xlsx.*cell B26: no summary header for poolformer_s12 / GRU", caplog.text)

@@ -51,11 +51,11 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .. import provenance
-    from ..backbones import create_backbone
-    from ..extract import extract_paper
-    from ..extract_fast import FastConfig, extract_fast
-    from ..featurefiles import open_features, paper_paths, refuse_overwrite, write_paper_files, write_text
-    from ..frames import open_source
+    from ..extraction.backbones import create_backbone
+    from ..extraction.paper import extract_paper
+    from ..extraction.fast import FastConfig, extract_fast
+    from ..data.featurefiles import open_features, paper_paths, refuse_overwrite, write_paper_files, write_text
+    from ..frames.sources import open_source
     from ..registry import get_backbone
     from ._checks import check_min, check_out_path, resolve_device
 

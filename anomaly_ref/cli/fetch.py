@@ -16,7 +16,7 @@ def add_source_options(
     """--manifest and --cache; with ``download`` also --mirror, --offline, --require-pinned,
     --retries and --timeout. Shared by ``fetch``, ``reproduce`` (download) and ``manifest``
     (cache only), so every option an error message advises exists where the error occurs.
-    ``parser`` may be an argument group. Validated by :func:`anomaly_ref.fetch.options`."""
+    ``parser`` may be an argument group. Validated by :func:`anomaly_ref.data.fetch.options`."""
     parser.add_argument("--manifest", help="data_manifest.json (default: $ANOMALY_REF_MANIFEST, else the repo root)")
     parser.add_argument("--cache", help="cache folder (default: $ANOMALY_REF_CACHE, else the platform cache dir)")
     if not download:
@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import fetch, manifest
+    from ..data import fetch, manifest
 
     man = manifest.load(args.manifest)
     opts = fetch.options(args.cache, args.mirror, args.offline, args.require_pinned,

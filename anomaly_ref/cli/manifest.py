@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from .. import manifest
+    from ..data import manifest
 
     man = manifest.load(args.manifest)
     n = sum(len(a.members) for a in man.artifacts.values())
@@ -45,8 +45,8 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from .. import fetch, manifest
-    from ..integrity import MISMATCH, MISSING, UNPINNED
+    from ..data import fetch, manifest
+    from ..data.integrity import MISMATCH, MISSING, UNPINNED
 
     man = manifest.load(args.manifest)
     opts = fetch.options(args.cache, require_pinned=args.require_pinned)
@@ -64,8 +64,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_pin(args: argparse.Namespace) -> int:
-    from .. import fetch, manifest
-    from ..integrity import MISMATCH, UNPINNED
+    from ..data import fetch, manifest
+    from ..data.integrity import MISMATCH, UNPINNED
 
     man = manifest.load(args.manifest)
     opts = fetch.options(args.cache)

@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _format_diff_row(row) -> str:
     """One differing row as ``avenue convnext_tiny LSTM accuracy: workbook 0.9855 ± 0.0028, csv ...``."""
-    from ..workbook import format_value
+    from ..valuefmt import format_value
 
     def side(mean: float, std: float) -> str:
         return "absent" if mean != mean else format_value(mean, std)  # NaN: row on one side only
@@ -60,8 +60,8 @@ def _format_diff_row(row) -> str:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .. import workbook
-    from ..paths import shared_root
+    from ..results import workbook
+    from ..data.paths import shared_root
 
     paper_dir = Path(args.paper_dir) if args.paper_dir else shared_root() / "paper"
     table = workbook.parse_paper_dir(paper_dir)

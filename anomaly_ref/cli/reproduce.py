@@ -57,14 +57,14 @@ def _heads(names: list[str] | None) -> list[str]:
 def _run(args: argparse.Namespace) -> int:
     import dataclasses
     import json
-    import os
 
-    from ..compare import diff, format_diff, paper_summary
-    from ..features import load_pair
-    from ..metrics import format_summary
-    from ..protocols import PaperConfig, run_paper
+    from ..results.compare import diff, format_diff, paper_summary
+    from ..protocol.features import load_pair
+    from ..protocol.metrics import format_summary
+    from ..protocol.runner import PaperConfig, run_paper
+    from ..fileio import atomic_write_text
     from ..provenance import collect
-    from ..train import TrainConfig
+    from ..protocol.train import TrainConfig
     from ._checks import check_min, check_out_path, resolve_device
 
     # Every value a user typed is checked before any download or training, so a typo
@@ -78,7 +78,7 @@ def _run(args: argparse.Namespace) -> int:
     pair = load_pair(normal, anomaly)
     reference = None
     if args.dataset and args.extractor:
-        from ..workbook import load_reference
+        from ..results.workbook import load_reference
 
         reference = load_reference()
     print(
@@ -109,9 +109,7 @@ def _run(args: argparse.Namespace) -> int:
         results.append(entry)
     if out:
         doc = {"results": results, "provenance": prov}
-        tmp = out.with_name(f".{out.name}.tmp")  # never leave a half-written result
-        tmp.write_text(json.dumps(doc, indent=2) + "\n")
-        os.replace(tmp, out)
+        atomic_write_text(out, json.dumps(doc, indent=2) + "\n")  # never a half-written result
         print(f"wrote {out}")
     return 0
 
@@ -125,7 +123,7 @@ def _feature_paths(args: argparse.Namespace):
         return args.normal, args.anomaly
     if not (args.dataset and args.extractor):
         raise InputError("no features given: use --normal N.npy --anomaly A.npy, or --dataset D --extractor E")
-    from .. import fetch
+    from ..data import fetch
 
     return fetch.features(  # every download option of add_source_options, as for 'fetch'
         args.dataset, args.extractor, cache=args.cache, manifest=args.manifest, mirror=args.mirror,

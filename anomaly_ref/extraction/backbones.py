@@ -16,10 +16,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Mapping
 
-from .errors import ExtractionError
-from .registry import Backbone, get_backbone
+from ..errors import ExtractionError
+from ..registry import Backbone, get_backbone
 
-if TYPE_CHECKING:  # torch stays a lazy import: `import anomaly_ref.backbones` is cheap
+if TYPE_CHECKING:  # torch stays a lazy import: `import anomaly_ref.extraction.backbones` is cheap
     import torch
 
 log = logging.getLogger(__name__)

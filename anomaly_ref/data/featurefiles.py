@@ -16,14 +16,13 @@ import csv
 import logging
 import mmap
 import os
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
+from ..fileio import replacing
 
 log = logging.getLogger(__name__)
 
@@ -52,24 +51,6 @@ def open_features(path: str | os.PathLike, n_rows: int, dim: int, *, force: bool
     """
     refuse_overwrite([path], force)
     return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n_rows, dim))
-
-
-@contextmanager
-def replacing(paths: Sequence[Path]) -> Iterator[list[Path]]:
-    """Temporary paths in the final files' folders; moved onto ``paths`` (``os.replace``)
-    when the block ends without error, deleted when it raises."""
-    temps = []
-    try:
-        for path in paths:
-            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            os.close(fd)
-            temps.append(Path(temp))
-        yield temps
-        for temp, path in zip(temps, paths):
-            os.replace(temp, path)
-    finally:
-        for temp in temps:
-            temp.unlink(missing_ok=True)  # only those not moved into place
 
 
 def write_text(path: str | os.PathLike, text: str, *, force: bool = False) -> Path:

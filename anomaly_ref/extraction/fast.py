@@ -7,7 +7,7 @@ Pipeline per batch (B frames):
   -> model under autocast -> ``(B, D)`` float32 copied back asynchronously
   -> rows written into ``out`` (an array or a memory-mapped ``.npy``) while the next
      batch computes.
-Fidelity to :func:`anomaly_ref.extract.extract_paper`: per-frame cosine >= 0.999 in fp32
+Fidelity to :func:`anomaly_ref.extraction.paper.extract_paper`: per-frame cosine >= 0.999 in fp32
 and >= 0.99 in bf16 (tests/test_extract.py, bench/gpu_extract.py).
 """
 
@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import InputError
-from .featurefiles import release_pages
-from .extract import as_image
-from .registry import Backbone, as_backbone
+from ..errors import InputError
+from ..data.featurefiles import release_pages
+from .paper import as_image
+from ..registry import Backbone, as_backbone
 from .resize import resize_like_pil
 
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ def _mean_std(mean: tuple, std: tuple, device: str) -> "tuple[torch.Tensor, torc
 
 def preprocess_batch(images, backbone: Backbone | str, *, channels_last: bool = True) -> "torch.Tensor":
     """``(B, H, W, 3)`` uint8 (or a list of ``(H, W, 3)``) on the device -> ``(B, 3, 224, 224)``
-    float32 normalised, like :func:`~anomaly_ref.extract.preprocess_paper` per image."""
+    float32 normalised, like :func:`~anomaly_ref.extraction.paper.preprocess_paper` per image."""
     import torch
 
     spec = as_backbone(backbone)
@@ -251,7 +251,7 @@ def extract_fast(
     prepared: Callable | None = None,
 ) -> np.ndarray:
     """Features of ``frames`` (Frames or ``(H, W, 3)`` uint8 RGB arrays), ``(N, D)`` float32
-    in source order, written into ``out`` (e.g. :func:`~anomaly_ref.featurefiles.open_features`)
+    in source order, written into ``out`` (e.g. :func:`~anomaly_ref.data.featurefiles.open_features`)
     or a new array. ``progress(n)`` is called with each batch's size. ``prepared``: what
     :func:`prepare_model` returned for ``model`` (compile once, extract many times).
     Without ``prepared``, ``model`` is moved and converted in place (see :func:`prepare_model`)."""

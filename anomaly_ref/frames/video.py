@@ -1,4 +1,4 @@
-"""CUHK Avenue test videos as a :class:`~anomaly_ref.frames.FrameSequence`.
+"""CUHK Avenue test videos as a :class:`~anomaly_ref.frames.base.FrameSequence`.
 
 Layout (PROTOCOL §1): ``root/testing_videos/NN.avi`` and the official pixel masks
 ``root/[ground_truth_demo/]testing_label_mask/N_label.mat`` (variable ``volLabel``, a
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ExtractionError, InputError
-from .frames import FrameIterator, FrameSequence
+from ..errors import ExtractionError, InputError
+from .base import FrameIterator, FrameSequence
 
 _VIDEO = re.compile(r"^(\d+)\.avi$")
 

@@ -15,14 +15,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from . import registry
-from .errors import ManifestError
+from .. import registry
+from ..errors import ManifestError
+from ..fileio import atomic_write_text
 from .featurefiles import SPLITS, paper_name
+from .paths import REPO_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def default_path(explicit: str | os.PathLike | None = None) -> Path:
     elif os.environ.get(MANIFEST_ENV):
         path, source = Path(os.environ[MANIFEST_ENV]), f"${MANIFEST_ENV}"
     else:
-        path, source = Path(__file__).resolve().parent.parent / MANIFEST_NAME, "the repository root"
+        path, source = REPO_ROOT / MANIFEST_NAME, "the repository root"
     path = path.expanduser()
     if not path.is_file():
         raise ManifestError(
@@ -231,18 +232,6 @@ def write_pins(path: str | os.PathLike, pins: Mapping[tuple[str, str], tuple[str
     atomic_write_text(file, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     log.info("pinned %d member(s) in %s", len(written), file)
     return written
-
-
-def atomic_write_text(file: Path, text: str) -> None:
-    """Write ``text`` to a temp file beside ``file``, then rename it over ``file``."""
-    fd, tmp = tempfile.mkstemp(prefix=file.name + ".", suffix=".tmp", dir=file.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def iter_members(manifest: Manifest, datasets: Iterable[str] | None = None):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .registry import get_head
+from ..registry import get_head
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.utils import shuffle as sk_shuffle
 
-from .errors import InputError
+from ..errors import InputError
 
 SEQ_LEN = 10  # frames per window in the paper
 

@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from . import integrity, manifest as mf, registry
-from .errors import FetchError, InputError
+from . import integrity, manifest as mf
+from .. import registry
+from ..errors import FetchError, InputError
 from .integrity import MISMATCH, MISSING, OK, UNPINNED, Check
 from .manifest import Artifact, Manifest, Member
 from .paths import cache_dir

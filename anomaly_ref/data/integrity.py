@@ -16,9 +16,9 @@ from typing import Iterable
 
 import numpy as np
 
-from .errors import FetchError, InputError
+from ..errors import FetchError, InputError
 from .manifest import Member
-from .provenance import sha256_file
+from ..fileio import sha256_file
 
 OK, UNPINNED, MISSING, MISMATCH = "ok", "unpinned", "missing", "mismatch"
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .workbook import format_value
+from ..valuefmt import format_value
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Per image: RGB uint8 -> ``ToPILImage`` -> ``Resize((224, 224))`` (PIL bilinear, antialiased,
 no crop) -> ``ToTensor`` -> ``Normalize(mean, std)`` -> model -> ``(D,)`` float32.
-The fast, batched path lives in :mod:`anomaly_ref.extract_fast`.
+The fast, batched path lives in :mod:`anomaly_ref.extraction.fast`.
 
 Global torch flags are left as the caller set them: the paper ran PyTorch's defaults, in
 which cuDNN convolutions on an A100/H100/H200 may use TF32.
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
-from .errors import InputError
-from .registry import Backbone, as_backbone
+from ..errors import InputError
+from ..registry import Backbone, as_backbone
 
 if TYPE_CHECKING:
     import torch
@@ -50,7 +50,7 @@ def preprocess_paper(rgb: np.ndarray, backbone: Backbone | str) -> "torch.Tensor
 
 
 def as_image(item) -> np.ndarray:
-    """The ``(H, W, 3)`` array of a :class:`~anomaly_ref.frames.Frame`, or a bare array as is."""
+    """The ``(H, W, 3)`` array of a :class:`~anomaly_ref.frames.base.Frame`, or a bare array as is."""
     return getattr(item, "image", item)
 
 
@@ -65,7 +65,7 @@ def extract_paper(
     """Features of each image, batch 1, fp32: ``(N, D)`` float32 in input order.
 
     ``images`` yields ``(H, W, 3)`` uint8 RGB arrays (or Frames). ``model`` must be in
-    eval mode (as :func:`~anomaly_ref.backbones.create_backbone` returns it).
+    eval mode (as :func:`~anomaly_ref.extraction.backbones.create_backbone` returns it).
 
     Side effect: ``model`` itself is moved to ``device`` in place (``nn.Module.to``) and
     stays there after the call; no copy is made, since backbones can be large. Move it

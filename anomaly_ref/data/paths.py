@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
+
+# The checkout holding this package (editable installs): reference/ and data_manifest.json.
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 SHARED_ENV = "ANOMALY_REF_SHARED"
 CACHE_ENV = "ANOMALY_REF_CACHE"

@@ -7,9 +7,9 @@ from typing import Mapping
 
 import numpy as np
 
-from .errors import InputError
-from .registry import METRICS
-from .workbook import format_value
+from ..errors import InputError
+from ..registry import METRICS
+from ..valuefmt import format_value
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class MetricDiff:
 def paper_summary(reference, dataset: str, extractor: str, head: str) -> dict[str, tuple[float, float]] | None:
     """``{metric: (mean, std)}`` the paper published for one configuration, or None if absent.
 
-    reference : the table of :func:`anomaly_ref.workbook.load_reference`.
+    reference : the table of :func:`anomaly_ref.results.workbook.load_reference`.
     """
     rows = reference[
         (reference["dataset"] == dataset) & (reference["extractor"] == extractor) & (reference["model"] == head)

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import integrity
-from .errors import FetchError
+from ..errors import FetchError
 from .integrity import MISMATCH, UNPINNED, Check
-from .manifest import Member, atomic_write_text
+from ..fileio import atomic_write_text
+from .manifest import Member
 
 log = logging.getLogger(__name__)
 

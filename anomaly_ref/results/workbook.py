@@ -28,8 +28,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, NamedTuple
 
-from . import registry
-from .errors import InputError, WorkbookError
+from .. import registry
+from ..data.paths import REPO_ROOT
+from ..errors import InputError, WorkbookError
+from ..valuefmt import parse_value
 
 if TYPE_CHECKING:  # pandas is imported where it is used, keeping ``import anomaly_ref`` cheap
     import pandas as pd
@@ -39,11 +41,9 @@ log = logging.getLogger(__name__)
 COLUMNS = ("dataset", "extractor", "model", "metric", "mean", "std")
 KEY_COLUMNS = COLUMNS[:4]
 WORKBOOK_FOLDER = "Sequential_Model_Results_XLSX"  # where the workbooks sit in the paper's repo
-DEFAULT_REFERENCE = Path(__file__).resolve().parents[1] / "reference" / "paper_results.csv"
+DEFAULT_REFERENCE = REPO_ROOT / "reference" / "paper_results.csv"
 
 _HEADER_RE = re.compile(r"^=+ Summary for (?P<model>\S+) \(over 5 runs\) =+$")
-# Exactly the workbook's text format: 4 decimals, '±' (U+00B1) between mean and std.
-_VALUE_RE = re.compile(r"^(?P<label>[A-Za-z0-9]+): (?P<mean>\d+\.\d{4}) ± (?P<std>\d+\.\d{4})$")
 
 
 class _Cell(NamedTuple):
@@ -61,19 +61,6 @@ class _Where(NamedTuple):
     def error(self, cell: str, found: object, expected: str, hint: str = "") -> WorkbookError:
         msg = f"{self.file}: sheet {self.sheet!r}, cell {cell}: found {found!r}, expected {expected}"
         return WorkbookError(msg + (f"; {hint}" if hint else ""))
-
-
-def format_value(mean: float, std: float) -> str:
-    """``"0.9855 ± 0.0028"``: the workbooks' text for a mean ± population std (4 decimals)."""
-    return f"{mean:.4f} ± {std:.4f}"
-
-
-def parse_value(text: str) -> tuple[str, float, float] | None:
-    """``"Accuracy: 0.9855 ± 0.0028"`` -> ``("Accuracy", 0.9855, 0.0028)``; None if not that form."""
-    m = _VALUE_RE.match(text)
-    if m is None:
-        return None
-    return m["label"], float(m["mean"]), float(m["std"])
 
 
 def _column_cells(ws, col: int) -> list[_Cell]:
@@ -268,7 +255,7 @@ def parse_paper_dir(paper_dir: str | os.PathLike) -> "pd.DataFrame":
     """Parse the four workbooks in ``paper_dir`` (file names from the registry): 480 rows."""
     import pandas as pd
 
-    from .provenance import sha256_file
+    from ..fileio import sha256_file
 
     paper_dir = Path(paper_dir)
     frames = []

@@ -7,9 +7,9 @@ from typing import Mapping, Sequence
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
-from .errors import InputError
-from .registry import METRICS
-from .workbook import format_value  # the published text format, defined with its parser
+from ..errors import InputError
+from ..registry import METRICS
+from ..valuefmt import format_value
 
 THRESHOLD = 0.5  # predicted label = probability > 0.5 (strictly greater, as the notebooks)
 

@@ -1,0 +1,12 @@
+"""Stage 2 — extraction: frames in, per-frame backbone features out.
+
+In: frames (:mod:`anomaly_ref.frames`) and a backbone name (:mod:`anomaly_ref.registry`).
+Out: ``(N, D)`` float32 features, in memory or streamed to the paper's feature files.
+
+- :mod:`.backbones` — timm models by registry name, pinned weights, offline weights package;
+- :mod:`.paper` — the paper's path exactly (PIL resize, batch 1, fp32; PROTOCOL §2);
+- :mod:`.fast` — batched, channels-last, bf16 path with device-side PIL-exact resize;
+- :mod:`.resize` — PIL's bilinear resize arithmetic in torch.
+
+May use :mod:`anomaly_ref.data` and :mod:`anomaly_ref.frames`; never protocol or results.
+"""

@@ -1,0 +1,50 @@
+"""File helpers more than one stage uses: atomic writes and the sha256 of a file.
+
+Writes follow pooch's rule for downloads: bytes go to a temporary file in the final
+folder and are moved onto the final name (``os.replace``) only once complete, so a crash
+never leaves a truncated file under a real name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks (feature files reach hundreds of MB)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@contextmanager
+def replacing(paths: Sequence[Path]) -> Iterator[list[Path]]:
+    """Temporary paths in the final files' folders; moved onto ``paths`` (``os.replace``)
+    when the block ends without error, deleted when it raises."""
+    temps = []
+    try:
+        for path in paths:
+            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            os.close(fd)
+            temps.append(Path(temp))
+        yield temps
+        for temp, path in zip(temps, paths):
+            os.replace(temp, path)
+    finally:
+        for temp in temps:
+            temp.unlink(missing_ok=True)  # only those not moved into place
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file beside it."""
+    path = Path(path)
+    with replacing([path]) as (temp,):
+        temp.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,13 @@
+"""Stage 1 — frames: every dataset layout the paper reads, as lazily decoded frame sequences.
+
+In: a path (an ``.npz`` of ``$ANOMALY_REF_SHARED/data``, a UCSD ``Test/`` folder, an Avenue
+root, ``normal/`` + ``abnormal/`` image folders). Out: a
+:class:`~anomaly_ref.frames.base.FrameSequence` of ``(H, W, 3)`` uint8 RGB frames with
+clip, index and label per frame.
+
+- :mod:`.base` — :class:`~.base.Frame`, :class:`~.base.FrameSequence`, pixel conversion;
+- :mod:`.sources` — npz, image folders, UCSD, and :func:`~.sources.open_source` (layout detection);
+- :mod:`.video` — CUHK Avenue test videos with their pixel-mask labels.
+
+Uses only the shared top-level modules (errors).
+"""

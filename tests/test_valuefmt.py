@@ -1,0 +1,29 @@
+"""anomaly_ref.valuefmt: the workbooks' "mean ± std" text, written and read back."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from anomaly_ref import registry
+from anomaly_ref.valuefmt import format_value, parse_value
+
+METRICS = list(registry.METRICS.values())
+
+
+def test_format_value_matches_workbook_text():
+    assert format_value(0.98554, 0.00276) == "0.9855 ± 0.0028"
+    assert format_value(1, 0) == "1.0000 ± 0.0000"
+
+
+@given(st.integers(0, 10_000), st.integers(0, 5_000), st.sampled_from(METRICS))
+def test_parse_value_inverts_format_value(mean_e4, std_e4, metric):
+    mean, std = mean_e4 / 10_000, std_e4 / 10_000
+    assert parse_value(f"{metric.label}: {format_value(mean, std)}") == (metric.label, mean, std)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Accuracy: 0.98x ± 0.01", "Accuracy: 0.985 ± 0.0028", "Accuracy: 0.9855 +- 0.0028", "Accuracy 0.9855 ± 0.0028"],
+)
+def test_parse_value_rejects_other_forms(text):
+    assert parse_value(text) is None
