@@ -57,8 +57,12 @@ class Dataset:
     title: str  # as in the workbook file name
     features_url: str  # the authors' Dropbox folder of 12 .npy files (PROTOCOL §3)
     labels_file: str | None = None  # official frame labels under $ANOMALY_REF_SHARED/data/
+    train_frames_file: str | None = None  # normal training clips under $ANOMALY_REF_SHARED/data/
     n_normal: int | None = None  # rows of normal_features_*.npy, where known
     n_anomaly: int | None = None  # rows of anomaly_features_*.npy, where known
+    # Published frame-level ROC-AUC under the field's standard protocol, for orientation
+    # only (PROTOCOL §10): (method, AUC) pairs.
+    standard_anchors: tuple[tuple[str, float], ...] = ()
 
     @property
     def workbook(self) -> str:
@@ -73,6 +77,41 @@ class Metric:
 
 @dataclass(frozen=True)
 class Protocol:
+    """One rung of the audit ladder: how windows are built, split, monitored and scored.
+
+    The rungs are ordered so that each removes one source of leakage (PROTOCOL §9) from
+    the one before; ``removes`` names it, so the drop between neighbours names its cause.
+    """
+
+    name: str
+    description: str
+    # "shuffled": the paper's frames shuffled, then stride-1 windows (PROTOCOL §4);
+    # "temporal": windows inside each clip in time order; "frames": no windows (one-class).
+    windows: str
+    # "random": stratified 80/20 split of windows per run (random_state = run);
+    # "clip-kfold": grouped stratified k-fold over whole clips, every clip tested once;
+    # "normal-train": fit on the normal training clips, score every test frame.
+    split: str
+    # What early stopping watches: "test" (the paper), "val" (carved from the training
+    # windows, or from training clips under clip-kfold), "none" (nothing is trained).
+    monitor: str
+    removes: str = ""  # the leakage this rung removes relative to the rung before it
+
+    @property
+    def needs_clips(self) -> bool:
+        """Clip ids per frame are needed (temporal windows, clip-grouped splits, smoothing)."""
+        return self.windows != "shuffled"
+
+    @property
+    def needs_train_frames(self) -> bool:
+        """Features of the normal training clips are needed (the field's standard protocol)."""
+        return self.split == "normal-train"
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """A one-class scorer of the ``standard`` rung: fit on normal frames, score any frame."""
+
     name: str
     description: str
 
@@ -105,6 +144,8 @@ HEADS: dict[str, Head] = {
         Head("LSTM_GRU", True, "LSTM(32, seq) -> Dropout(0.3) -> GRU(32) -> head"),
         Head("SimpleRNN", True, "SimpleRNN(32, tanh) -> head"),
         Head("Dense", False, "Flatten -> Dense(32, relu) -> head (baseline, not in the workbooks)"),
+        # Control: if it matches the recurrent heads, the "sequence" contributes nothing.
+        Head("last-frame", False, "last frame only -> Dense(32, relu) -> head (control, not in the workbooks)"),
     )
 }
 
@@ -118,6 +159,7 @@ DATASETS: dict[str, Dataset] = {
             _DROPBOX + "uvj2i4kaqnj425rb232vt/ADTsWLQjx-Fi-eJ9C7c9cVg"
             "?rlkey=02g9u1c5ejkhi2umk0pbs96fc&st=be1ubtml&dl=0",
             labels_file="avenue/avenue_test_labels.npz",
+            standard_anchors=(("Reiss & Hoshen (Accurate-Interpretable-VAD)", 0.936), ("Liu et al., CVPR 2018", 0.851)),
         ),
         Dataset(
             "ped1",
@@ -125,6 +167,7 @@ DATASETS: dict[str, Dataset] = {
             _DROPBOX + "j5zya2mz4xfqyqqgv7wac/AFxVNsxkhfVwjyf3jQuEQuM"
             "?rlkey=1ge2yikbbpw8a7smwbq63p3if&st=172oj2nx&dl=0",
             labels_file="ucsd_ped1/ucsd_ped1_test_labels.npz",
+            standard_anchors=(("Liu et al., CVPR 2018", 0.831),),
         ),
         Dataset(
             "ped2",
@@ -132,6 +175,8 @@ DATASETS: dict[str, Dataset] = {
             _DROPBOX + "lbse8zt94o24i8fyvnkd2/AMA66KNLLDbxFt3ij4EuLco"
             "?rlkey=09m8m0tygstpzow3b0n5uj5jk&st=oe274j3o&dl=0",
             labels_file="ucsd_ped2/ucsd_ped2_test.npz",
+            train_frames_file="ucsd_ped2/ucsd_ped2_train.npz",
+            standard_anchors=(("Reiss & Hoshen (Accurate-Interpretable-VAD)", 0.991), ("Liu et al., CVPR 2018", 0.954)),
         ),
         Dataset(
             "umn",
@@ -157,12 +202,51 @@ METRICS: dict[str, Metric] = {
 
 PROTOCOLS: dict[str, Protocol] = {
     p.name: p
-    for p in (
+    for p in (  # ladder order: from the paper's protocol to the field's standard one
         Protocol(
             "paper",
             "The published notebooks exactly: frames shuffled before windowing, random "
             "stratified split of overlapping windows, early stopping on the test split.",
+            windows="shuffled", split="random", monitor="test",
         ),
+        Protocol(
+            "paper-val",
+            "The paper's windows and splits, but early stopping watches a stratified "
+            "validation split carved from the training windows; the test split is scored once.",
+            windows="shuffled", split="random", monitor="val",
+            removes="early stopping and weight restoring on the test split",
+        ),
+        Protocol(
+            "temporal",
+            "Windows built inside each clip in time order (label = last frame), split at "
+            "random (stratified), validation carved from training; frames shared between "
+            "train and test windows remain.",
+            windows="temporal", split="random", monitor="val",
+            removes="windows of 10 random frames (the shuffle before windowing)",
+        ),
+        Protocol(
+            "strict",
+            "Temporal windows; grouped stratified k-fold over whole clips (every clip tested "
+            "once); early stopping on windows of held-out training clips; metrics on the "
+            "pooled out-of-fold predictions.",
+            windows="temporal", split="clip-kfold", monitor="val",
+            removes="frames (and near-duplicate neighbours) of one clip on both sides of the split",
+        ),
+        Protocol(
+            "standard",
+            "The field's protocol: fit one-class scorers on the normal training clips only, "
+            "score every test frame, frame-level ROC-AUC over all test frames pooled.",
+            windows="frames", split="normal-train", monitor="none",
+            removes="anomalies seen in training (supervised heads need test-set anomalies)",
+        ),
+    )
+}
+
+SCORERS: dict[str, Scorer] = {
+    s.name: s
+    for s in (
+        Scorer("knn", "distance to the k-th nearest normal training frame (k = --knn-k, default 1)"),
+        Scorer("mahalanobis", "Mahalanobis distance to a Gaussian of the normal training frames (Ledoit-Wolf shrinkage)"),
     )
 }
 
@@ -201,6 +285,10 @@ def get_metric(name: str) -> Metric:
 
 def get_protocol(name: str) -> Protocol:
     return lookup(PROTOCOLS, name, "protocol")
+
+
+def get_scorer(name: str) -> Scorer:
+    return lookup(SCORERS, name, "one-class scorer")
 
 
 def paper_backbones() -> list[str]:

@@ -7,7 +7,9 @@ failing case does not stop the sweep; the diff report (JSON + Markdown) is writt
 ``$ANOMALY_REF_REPORT_DIR`` (default ``./anomaly-ref-report``) when the module ends.
 
 Environment: ANOMALY_REF_BENCH_RUNS (default 5), ANOMALY_REF_TOLERANCE (default
-"abs=0.01,nstd=3"), ANOMALY_REF_DEVICE (default cuda if available, else cpu), plus the
+"abs=0.01,nstd=3"), ANOMALY_REF_PROTOCOL (default paper; the authors' files carry no clip
+ids, so only paper and paper-val can run on them: the gap to the paper under paper-val is
+what early stopping on the test split bought), ANOMALY_REF_DEVICE (default cuda if available, else cpu), plus the
 fetch variables (ANOMALY_REF_CACHE, ANOMALY_REF_MIRROR, ANOMALY_REF_OFFLINE, ...).
 """
 
@@ -21,7 +23,8 @@ import pytest
 from anomaly_ref import registry
 from anomaly_ref.results.compare import Tolerance, diff, failures, paper_summary
 from anomaly_ref.errors import AnomalyRefError
-from anomaly_ref.protocol.runner import PaperConfig, run_paper
+from anomaly_ref.protocol.features import pair_features
+from anomaly_ref.protocol.runner import ProtocolConfig, run_protocol
 from anomaly_ref.results.report import Row
 
 CASES = [
@@ -53,6 +56,7 @@ def setup():
         "tolerance": Tolerance.parse(os.environ.get("ANOMALY_REF_TOLERANCE", "")),
         "runs": int(os.environ.get("ANOMALY_REF_BENCH_RUNS", "5")),
         "device": device,
+        "protocol": registry.get_protocol(os.environ.get("ANOMALY_REF_PROTOCOL", "paper")).name,
     }
 
 
@@ -62,7 +66,7 @@ class Sweep:
 
     def __init__(self, setup):
         self.setup, self.rows, self.inputs = setup, [], set()
-        self.config = PaperConfig(n_runs=setup["runs"])
+        self.config = ProtocolConfig(n_runs=setup["runs"])
 
     def add(self, *rows: Row) -> None:
         from anomaly_ref import provenance
@@ -70,8 +74,9 @@ class Sweep:
 
         self.rows.extend(rows)
         prov = provenance.collect(
-            config={"protocol": "paper", "runs": self.config.n_runs, "tolerance": str(self.setup["tolerance"])},
-            seeds=self.config.seeds(),
+            config={"protocol": self.setup["protocol"], "runs": self.config.n_runs,
+                    "tolerance": str(self.setup["tolerance"])},
+            seeds=self.config.seeds(self.setup["protocol"]),
             inputs=sorted(self.inputs),
             device=self.setup["device"],
         )
@@ -88,7 +93,7 @@ def test_reproduce(dataset, extractor, head, setup, sweep):
     try:
         pair, paths = _features(dataset, extractor)
         sweep.inputs.update(map(str, paths))
-        result = run_paper(pair.X, pair.y, head, sweep.config, device=setup["device"])
+        result = run_protocol(setup["protocol"], pair_features(pair), head, sweep.config, device=setup["device"])
     except Exception as exc:  # a sweep never stops at one cell: the row records the error
         sweep.add(Row(dataset, extractor, head, error=f"{type(exc).__name__}: {exc}"))
         if isinstance(exc, AnomalyRefError):

@@ -93,6 +93,8 @@ def test_bad_arrays_are_one_line(tmp_path, capsys, normal, anomaly, message):
     "args, message",
     [
         (["--max-epochs", "0"], "--max-epochs must be >= 1, found 0"),
+        (["--folds", "1"], "--folds must be >= 2, found 1"),
+        (["--protocol", "strict"], "--protocol strict needs the clip of every frame"),
         (["--device", "gpu"], "--device 'gpu' is not a device"),
         (["--out", "no/such/dir/r.json"], "its folder no/such/dir does not exist"),
     ],
@@ -100,7 +102,7 @@ def test_bad_arrays_are_one_line(tmp_path, capsys, normal, anomaly, message):
 def test_typos_fail_before_any_training(pair, capsys, monkeypatch, args, message):
     import anomaly_ref.protocol.runner as protocols
 
-    monkeypatch.setattr(protocols, "run_paper", lambda *a, **k: pytest.fail("trained despite a bad flag"))
+    monkeypatch.setattr(protocols, "fit", lambda *a, **k: pytest.fail("trained despite a bad flag"))
     rc = main(["reproduce", "--normal", str(pair[0]), "--anomaly", str(pair[1]), *args])
     err = capsys.readouterr().err
     assert rc == 2 and message in err and "Traceback" not in err

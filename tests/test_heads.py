@@ -20,7 +20,18 @@ KERAS_PARAMS = {
     "LSTM_GRU": 4 * (D * U + U * U + U) + 3 * (U * U + U * U + 2 * U) + CLS,
     "SimpleRNN": D * U + U * U + U + CLS,
     "Dense": T * D * U + U + CLS,
+    "last-frame": D * U + U + CLS,  # Lambda(x[:, -1]) -> Dense(32) -> head
 }
+
+
+def test_last_frame_head_sees_only_the_last_frame():
+    model = create_head("last-frame", D, seq_len=T).eval()
+    x = torch.randn(4, T, D)
+    y = x.clone()
+    y[:, :-1] = torch.randn(4, T - 1, D)  # change every frame but the last
+    torch.testing.assert_close(model(x), model(y), rtol=0, atol=0)
+    y[:, -1] += 1.0
+    assert not torch.allclose(model(x), model(y))
 
 
 @pytest.mark.parametrize("name", list(HEADS))

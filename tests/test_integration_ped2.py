@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from anomaly_ref.protocol.features import prepare_pair
-from anomaly_ref.protocol.runner import PaperConfig, run_paper
+from anomaly_ref.protocol.features import pair_features
+from anomaly_ref.protocol.runner import ProtocolConfig, run_protocol
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +46,7 @@ def test_paper_protocol_lstm_auc_on_real_ped2(ped2_lite0):
     X, labels = ped2_lite0
     pair = prepare_pair(X[labels == 0], X[labels == 1])
     assert (pair.n_normal, pair.n_anomaly) == (362, 1648)
-    result = run_paper(pair.X, pair.y, "LSTM", PaperConfig())
+    result = run_protocol("paper", pair_features(pair), "LSTM", ProtocolConfig())
     auc_mean, auc_std = result.summary["roc_auc"]
     assert len(result.runs) == 5
     assert auc_mean >= 0.98, f"LSTM mean ROC-AUC {auc_mean:.4f} ± {auc_std:.4f} < 0.98"

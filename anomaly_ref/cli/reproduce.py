@@ -6,17 +6,19 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..registry import DATASETS, HEADS, paper_backbones
+    from ..registry import DATASETS, HEADS, PROTOCOLS, paper_backbones
     from .fetch import add_source_options
 
     p = sub.add_parser(
         "reproduce",
-        help="retrain sequence heads on a feature pair under the paper protocol",
+        help="retrain sequence heads on a feature pair under the paper protocol (or another rung)",
         description=(
             "Run the paper protocol (PROTOCOL.md §4-§6) on one pair of feature files: shuffle "
             "frames (seed 42), build windows of 10, then for each run r split 80/20 stratified "
             "with random_state=r, train with early stopping on the test split, and score. "
-            "Prints the workbook-style summary (mean ± population std) per head."
+            "Prints the workbook-style summary (mean ± population std) per head. --protocol "
+            "picks another rung of the audit ladder; rungs that need clip ids (temporal, "
+            "strict) read the .frames.csv sidecars that 'anomaly-ref extract' writes."
         ),
         epilog=(
             "example: anomaly-ref reproduce --normal normal_features_convnext_tiny.npy "
@@ -33,6 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--head", action="append", metavar="NAME",
         help=f"head to train, repeatable, or 'all' for the paper's four (choices: {', '.join(HEADS)}; default LSTM)",
     )
+    p.add_argument(
+        "--protocol", default="paper", choices=[n for n, pr in PROTOCOLS.items() if not pr.needs_train_frames],
+        help="protocol (default paper); 'standard' needs training frames: use 'anomaly-ref audit'",
+    )
+    p.add_argument("--folds", type=int, default=4, help="strict only: clip-grouped folds (default 4)")
     p.add_argument("--runs", type=int, default=5, help="number of runs (split seeds 0..runs-1; default 5)")
     p.add_argument("--seed", type=int, default=0, help="model/dropout seed of run 0; run r uses seed+r (default 0)")
     p.add_argument("--max-epochs", type=int, default=50, help="epoch cap (default 50, as the paper)")
@@ -58,47 +65,56 @@ def _run(args: argparse.Namespace) -> int:
     import dataclasses
     import json
 
-    from ..results.compare import diff, format_diff, paper_summary
-    from ..protocol.features import load_pair
-    from ..protocol.metrics import format_summary
-    from ..protocol.runner import PaperConfig, run_paper
+    from ..errors import InputError
     from ..fileio import atomic_write_text
-    from ..provenance import collect
+    from ..protocol.features import load_frames
+    from ..protocol.metrics import format_summary
+    from ..protocol.runner import ProtocolConfig, run_protocol
     from ..protocol.train import TrainConfig
+    from ..provenance import collect
+    from ..registry import get_protocol
+    from ..results.compare import diff, format_diff, paper_summary
     from ._checks import check_min, check_out_path, resolve_device
 
     # Every value a user typed is checked before any download or training, so a typo
     # never costs a finished run.
     heads = _heads(args.head)
+    protocol = get_protocol(args.protocol)
     check_min("--runs", args.runs, 1)
     check_min("--max-epochs", args.max_epochs, 1)
+    check_min("--folds", args.folds, 2)
     device = resolve_device(args.device)
     out = check_out_path(args.out) if args.out else None
     normal, anomaly = _feature_paths(args)
-    pair = load_pair(normal, anomaly)
+    data = load_frames(normal, anomaly)
+    if protocol.needs_clips and data.clips is None:
+        raise InputError(
+            f"--protocol {protocol.name} needs the clip of every frame, and {normal} has no "
+            ".frames.csv sidecar (the authors' Dropbox features have none): features written "
+            "by 'anomaly-ref extract' have them; without them only paper and paper-val can run"
+        )
     reference = None
     if args.dataset and args.extractor:
         from ..results.workbook import load_reference
 
         reference = load_reference()
-    print(
-        f"features: {pair.n_normal} normal + {pair.n_anomaly} anomaly frames, dim {pair.X.shape[1]}"
-        + (f"; {pair.n_replaced} non-finite values set to 0" if pair.n_replaced else "")
-    )
-    config = PaperConfig(
-        n_runs=args.runs, model_seed=args.seed,
+    n_normal = int((data.y == 0).sum())
+    print(f"features: {n_normal} normal + {len(data.y) - n_normal} anomaly frames, dim {data.X.shape[1]}")
+    config = ProtocolConfig(
+        n_runs=args.runs, model_seed=args.seed, n_folds=args.folds,
         train=dataclasses.replace(TrainConfig(), max_epochs=args.max_epochs),
     )
     # Provenance is taken before training: the code and inputs as they were when the run began.
     prov = collect(
-        config=dataclasses.asdict(config) | {"heads": heads, "protocol": "paper"},
-        seeds=config.seeds(),
+        config=dataclasses.asdict(config) | {"heads": heads, "protocol": protocol.name},
+        seeds=config.seeds(protocol),
         inputs=[normal, anomaly],
         device=device,
     )
+    print(f"protocol: {protocol.name} ({protocol.description})")
     results = []
     for head in heads:
-        res = run_paper(pair.X, pair.y, head, config, device=device)
+        res = run_protocol(protocol, data, head, config, device=device)
         print(format_summary(res.summary, head, len(res.runs)))
         entry = res.to_dict()
         published = reference is not None and paper_summary(reference, args.dataset, args.extractor, head)

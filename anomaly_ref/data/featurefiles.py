@@ -90,6 +90,34 @@ def sidecar_name(path: Path) -> Path:
     return path.with_suffix(".frames.csv")
 
 
+def read_sidecar(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """A ``.frames.csv`` sidecar as arrays: ``row``, ``index``, ``label`` (int64) and ``clip``
+    (int64 where every clip id is a number, else str). Errors name the file and line."""
+    path = Path(path)
+    try:
+        with open(path, newline="") as f:
+            lines = list(csv.reader(f))
+    except OSError as exc:
+        raise InputError(f"cannot read sidecar {path}: {exc}") from None
+    header = ["row", "clip", "index", "label"]
+    if not lines or lines[0] != header:
+        raise InputError(f"{path}: first line must be {','.join(header)}, found {lines[0] if lines else 'nothing'}")
+    cols: dict[str, list] = {k: [] for k in header}
+    for lineno, line in enumerate(lines[1:], 2):
+        if len(line) != 4:
+            raise InputError(f"{path}:{lineno}: expected 4 fields ({','.join(header)}), found {len(line)}")
+        try:
+            row, index, label = int(line[0]), int(line[2]), int(line[3])
+        except ValueError:
+            raise InputError(f"{path}:{lineno}: row, index and label must be integers, found {line}") from None
+        for key, value in zip(header, (row, line[1], index, label)):
+            cols[key].append(value)
+    clips = cols["clip"]
+    out = {k: np.asarray(cols[k], dtype=np.int64) for k in ("row", "index", "label")}
+    out["clip"] = np.asarray([int(c) for c in clips], np.int64) if all(c.lstrip("-").isdigit() for c in clips) else np.asarray(clips)
+    return out
+
+
 def paper_paths(out_dir: str | os.PathLike, backbone: str) -> list[Path]:
     """Every file :func:`write_paper_files` writes: the two ``.npy`` files, then their sidecars."""
     npys = [Path(out_dir) / paper_name(label, backbone) for label in SPLITS]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -59,6 +60,11 @@ class FrameSequence(Sequence[Frame]):
         return FrameIterator(self)
 
     def _image(self, i: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def source_files(self) -> list[Path]:
+        """The files whose bytes decide every frame and label (content hashes, provenance).
+        A sequence that cannot name them raises NotImplementedError; callers then hash pixels."""
         raise NotImplementedError
 
 

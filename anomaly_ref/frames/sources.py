@@ -59,6 +59,9 @@ class NpzFrames(FrameSequence):
     def _image(self, i: int) -> np.ndarray:
         return to_rgb(self.images[i], f"{self.path} frame {i}")
 
+    def source_files(self) -> list[Path]:
+        return [self.path]
+
 
 def open_npz(path: str | os.PathLike, dataset: str) -> NpzFrames:
     return NpzFrames(path, dataset)
@@ -75,12 +78,16 @@ def read_npz(path: str | os.PathLike, dataset: str) -> FrameIterator:
 class ImageFiles(FrameSequence):
     """Frames stored one image file each."""
 
-    def __init__(self, dataset, paths, clips, indices, labels):
+    def __init__(self, dataset, paths, clips, indices, labels, extra_files=()):
         super().__init__(dataset, clips, indices, labels)
         self.paths = [Path(p) for p in paths]
+        self.extra_files = [Path(p) for p in extra_files]  # label files (UCSDpedN.m)
 
     def _image(self, i: int) -> np.ndarray:
         return imread_rgb(self.paths[i])
+
+    def source_files(self) -> list[Path]:
+        return self.paths + self.extra_files
 
 
 def _natural_key(path: Path) -> tuple:
@@ -179,7 +186,7 @@ def open_ucsd(test_dir: str | os.PathLike, dataset: str) -> ImageFiles:
         clips += [clip] * len(files)
         indices += [int(p.stem) - 1 for p in files]
         labels += [int(int(p.stem) in gt[clip - 1]) for p in files]
-    return ImageFiles(dataset, paths, clips, indices, labels)
+    return ImageFiles(dataset, paths, clips, indices, labels, extra_files=m_files[:1])
 
 
 def read_ucsd(test_dir: str | os.PathLike, dataset: str) -> FrameIterator:

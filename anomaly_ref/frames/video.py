@@ -63,12 +63,14 @@ class AvenueFrames(FrameSequence):
             raise InputError(f"{videos_dir}: no NN.avi videos")
         clips, indices, labels = [], [], []
         self.videos: dict[int, Path] = {}
+        self.label_files: list[Path] = []
         self.sizes: dict[int, tuple[int, int]] = {}
         for number, video in videos:
             mat = mask_dir / f"{number}_label.mat"
             if not mat.is_file():
                 raise InputError(f"{video}: no label file {mat}")
             vol, size = read_vol_labels(mat)
+            self.label_files.append(mat)
             self.videos[number], self.sizes[number] = video, size
             clips += [number] * len(vol)
             indices += range(len(vol))
@@ -105,6 +107,9 @@ class AvenueFrames(FrameSequence):
         if index:
             cap.set(cv2.CAP_PROP_POS_FRAMES, index)
         return cap
+
+    def source_files(self) -> list[Path]:
+        return list(self.videos.values()) + self.label_files
 
     def __getstate__(self):  # an open capture cannot be pickled (spawned workers)
         return {**self.__dict__, "_cap": None}

@@ -98,3 +98,85 @@ def load_pair(normal_path: str | os.PathLike, anomaly_path: str | os.PathLike) -
     normal = load_array(normal_path, "normal features")
     anomaly = load_array(anomaly_path, "anomaly features")
     return prepare_pair(normal, anomaly, names=(str(normal_path), str(anomaly_path)))
+
+
+@dataclass(frozen=True)
+class FrameFeatures:
+    """Per-frame features with their labels and, where known, where each frame came from.
+
+    X : (N, D) float32, finite; y : (N,) int64 in {0, 1}.
+    clips : (N,) clip id of each frame, or None (the authors' feature files record none).
+    index : (N,) frame index inside its clip, or None.
+    Rows are in source order where clips are known; else normal rows, then anomaly rows.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    clips: np.ndarray | None = None
+    index: np.ndarray | None = None
+
+    def __post_init__(self):
+        n = len(self.X)
+        for name in ("y", "clips", "index"):
+            value = getattr(self, name)
+            if value is not None and len(value) != n:
+                raise InputError(f"FrameFeatures: X has {n} rows but {name} has {len(value)}")
+
+    def paper_order(self) -> np.ndarray:
+        """Rows in the paper's order: normal frames, then anomaly frames, each kept in order
+        (the notebooks concatenate ``normal_features`` and ``anomaly_features``)."""
+        return np.concatenate([np.flatnonzero(self.y == 0), np.flatnonzero(self.y == 1)])
+
+    def clip_codes(self) -> np.ndarray:
+        """(N,) int64 code of each frame's clip (clip ids may be numbers or folder names)."""
+        if self.clips is None:
+            raise InputError("these features carry no clip ids (.frames.csv sidecars)")
+        return np.unique(np.asarray(self.clips).astype(str), return_inverse=True)[1].astype(np.int64)
+
+    def temporal_order(self) -> np.ndarray:
+        """Rows sorted by clip, then frame index: each clip contiguous and in time order."""
+        codes = self.clip_codes()
+        index = np.arange(len(codes)) if self.index is None else np.asarray(self.index)
+        return np.lexsort((index, codes))
+
+    def select_clips(self, clips) -> "FrameFeatures":
+        """Only the frames of the given clips (compared as text), in the same order."""
+        if self.clips is None:
+            raise InputError("cannot select clips: these features carry no clip ids (.frames.csv sidecars)")
+        have = np.asarray(self.clips).astype(str)
+        wanted = [str(c) for c in clips]
+        missing = sorted(set(wanted) - set(have))
+        if missing:
+            raise InputError(f"clips {missing} not found; available: {', '.join(sorted(set(have), key=_natural))}")
+        keep = np.isin(have, wanted)
+        return FrameFeatures(self.X[keep], self.y[keep], np.asarray(self.clips)[keep],
+                             None if self.index is None else np.asarray(self.index)[keep])
+
+
+def _natural(text: str):
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
+def pair_features(pair: FeaturePair) -> FrameFeatures:
+    """The frames of a normal/anomaly pair, without clip ids (the authors' files have none)."""
+    return FrameFeatures(pair.X, pair.y)
+
+
+def load_frames(normal_path: str | os.PathLike, anomaly_path: str | os.PathLike) -> FrameFeatures:
+    """A feature pair as :class:`FrameFeatures`: with clips and source order where both
+    files have ``.frames.csv`` sidecars (``anomaly-ref extract`` writes them), else none."""
+    from ..data.featurefiles import read_sidecar, sidecar_name
+
+    pair = load_pair(normal_path, anomaly_path)
+    sides = [sidecar_name(Path(p)) for p in (normal_path, anomaly_path)]
+    if not all(s.is_file() for s in sides):
+        return pair_features(pair)
+    tables = [read_sidecar(s) for s in sides]
+    for table, n, side in zip(tables, (pair.n_normal, pair.n_anomaly), sides):
+        if len(table["row"]) != n:
+            raise InputError(f"{side}: {len(table['row'])} rows, but its feature file has {n}")
+    table = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
+    if not np.array_equal(table["label"], pair.y):
+        raise InputError(f"{sides[0]} / {sides[1]}: the sidecars' labels disagree with the files they describe")
+    order = np.argsort(table["row"], kind="stable")  # back to the frame source's order
+    return FrameFeatures(pair.X[order], pair.y[order], table["clip"][order], table["index"][order])

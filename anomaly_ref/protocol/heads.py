@@ -66,6 +66,22 @@ class DenseHead(nn.Module):
         return self.classifier(self.flat(x)).squeeze(-1)
 
 
+class LastFrameHead(nn.Module):
+    """Control: ``Dense(units, relu) -> classifier`` on the window's last frame only.
+
+    A window's label is its last frame's, so if this head matches the recurrent ones the
+    other nine frames contribute nothing.
+    """
+
+    def __init__(self, input_dim: int, cfg: HeadConfig):
+        super().__init__()
+        self.dense = nn.Sequential(nn.Linear(input_dim, cfg.units), nn.ReLU())
+        self.classifier = _Classifier(cfg.units, cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, T, D)
+        return self.classifier(self.dense(x[:, -1])).squeeze(-1)
+
+
 def _keras_init(module: nn.Module, generator: torch.Generator) -> None:
     """Re-initialise parameters with Keras defaults, drawing from ``generator``."""
     for sub in module.modules():
@@ -104,7 +120,8 @@ def create_head(
     config: HeadConfig = HeadConfig(),
     random_state: int = 0,
 ) -> nn.Module:
-    """Build a head by registry name (``LSTM``, ``GRU``, ``LSTM_GRU``, ``SimpleRNN``, ``Dense``).
+    """Build a head by registry name (``LSTM``, ``GRU``, ``LSTM_GRU``, ``SimpleRNN``, ``Dense``,
+    ``last-frame``).
 
     input_dim : feature width D of the windows (B, T, D) it will receive.
     random_state : seed of the weight initialisation (a private generator; global RNG untouched).
@@ -132,6 +149,8 @@ def _build(name: str, input_dim: int, seq_len: int, config: HeadConfig) -> nn.Mo
         model = RecurrentHead([nn.RNN(input_dim, u, nonlinearity="tanh", batch_first=True)], config)
     elif name == "Dense":
         model = DenseHead(seq_len, input_dim, config)
+    elif name == "last-frame":
+        model = LastFrameHead(input_dim, config)
     else:  # registry and builder out of step: a bug, not a user error
         raise NotImplementedError(f"head {name!r} is registered but has no builder")
     return model

@@ -1,8 +1,12 @@
-"""Evaluation protocols: how windows are built, split, trained on and scored.
+"""Run one protocol of the registry (``registry.PROTOCOLS``) with one head: windows, splits,
+fits and scores per run.
 
-``paper`` (PROTOCOL §4-§6) reproduces the notebooks, leakage included: frames shuffled
-before windowing, a stratified random split of overlapping windows per run
-(``random_state = run``), early stopping on the test split.
+Each protocol is data (:class:`~anomaly_ref.registry.Protocol`): how windows are built
+(``shuffled`` as the paper, or ``temporal`` inside clips), how they are split (``random``
+stratified 80/20 per run, or ``clip-kfold`` over whole clips) and what early stopping
+watches (the ``test`` split as the paper does, or a ``val`` split carved from training).
+``paper`` (PROTOCOL §4-§6) reproduces the notebooks, leakage included. The one-class
+``standard`` rung has no heads and is run by :mod:`anomaly_ref.protocol.oneclass`.
 """
 
 from __future__ import annotations
@@ -10,34 +14,67 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
+from ..errors import InputError
+from ..registry import Protocol, get_protocol
+from .features import FrameFeatures
 from .heads import HeadConfig, create_head
 from .metrics import binary_metrics, summarize
-from .sequences import SEQ_LEN, Windows, paper_sequences
+from .sequences import SEQ_LEN, Windows, paper_sequences, temporal_windows
+from .splits import Split, carve_val, carve_val_clips, clip_folds, leaked_frame_share, paper_split
 from .train import TrainConfig, fit, predict_proba
 
 log = logging.getLogger(__name__)
 
+FOLD_SEED_STRIDE = 1000  # fold f of run r initialises with model_seed + r + 1000 * f
+
 
 @dataclass(frozen=True)
-class PaperConfig:
+class ProtocolConfig:
     seq_len: int = SEQ_LEN  # frames per window
-    shuffle_seed: int = 42  # sklearn.utils.shuffle(random_state=42) before windowing
+    shuffle_seed: int = 42  # sklearn.utils.shuffle(random_state=42) before windowing (paper)
     test_size: float = 0.2  # train_test_split(test_size=0.2, stratify=y)
     n_runs: int = 5  # run r splits with random_state=r
     # Keras left weight init and dropout unseeded; we seed them with model_seed + r.
     model_seed: int = 0
+    val_size: float = 0.2  # share of training windows (or clips) carved out for early stopping
+    n_folds: int = 4  # folds of the clip-grouped k-fold (strict)
     train: TrainConfig = field(default_factory=TrainConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
 
-    def seeds(self) -> dict[str, Any]:
-        """Every seed a run of this config uses, for provenance."""
-        runs = range(self.n_runs)
-        return {"shuffle": self.shuffle_seed, "split": list(runs), "model": [self.model_seed + r for r in runs]}
+    def seeds(self, protocol: str | Protocol = "paper") -> dict[str, Any]:
+        """Every seed a run of this config under ``protocol`` uses, for provenance."""
+        spec = protocol if isinstance(protocol, Protocol) else get_protocol(protocol)
+        runs = list(range(self.n_runs))
+        out: dict[str, Any] = {"shuffle": self.shuffle_seed} if spec.windows == "shuffled" else {}
+        out["split"] = runs  # train_test_split / StratifiedGroupKFold random_state of run r
+        if spec.monitor == "val":
+            out["val_split"] = runs  # random_state carving run r's validation split
+        out["model"] = [self.model_seed + r for r in runs]
+        if spec.split == "clip-kfold":
+            out["model_fold_stride"] = FOLD_SEED_STRIDE  # fold f of run r: model[r] + stride * f
+        return out
+
+
+@dataclass
+class FoldResult:
+    """One fit of a k-fold run: its sizes, epochs, test clips and metrics."""
+
+    fold: int
+    model_seed: int
+    test_clips: list
+    n_train: int
+    n_val: int
+    n_test: int
+    epochs: int
+    best_epoch: int | None
+    stopped_epoch: int | None
+    weights_epoch: int | None
+    test_frames_in_train: float
+    metrics: dict[str, float]
 
 
 @dataclass
@@ -45,14 +82,20 @@ class RunResult:
     run: int
     split_seed: int
     model_seed: int
-    metrics: dict[str, float]
-    n_train: int
-    n_test: int
-    epochs: int
-    best_epoch: int | None
+    metrics: dict[str, float]  # on the test split (k-fold: on the pooled out-of-fold predictions)
+    n_train: int  # k-fold: summed over folds
+    n_test: int  # k-fold: every window, each scored once
+    epochs: int  # k-fold: the most of any fold
+    best_epoch: int | None  # k-fold: see folds
     stopped_epoch: int | None
     weights_epoch: int | None  # the epoch whose weights were scored
     seconds: float
+    monitor: str = "test"  # what early stopping watched: "test" (the paper) or "val"
+    n_val: int = 0  # windows early stopping watched (the test windows themselves under "test")
+    # Share of the test windows' frames that also sit in a training window (k-fold: mean
+    # over folds): the frame-level overlap a random split of overlapping windows leaves.
+    test_frames_in_train: float | None = None
+    folds: list[FoldResult] = field(default_factory=list)
 
 
 @dataclass
@@ -76,47 +119,104 @@ class ProtocolResult:
         }
 
 
-def paper_split(windows: Windows, run: int, test_size: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of run ``run``'s ``train_test_split(..., stratify=y, random_state=run)``.
+def build_windows(protocol: Protocol, data: FrameFeatures, config: ProtocolConfig) -> tuple[Windows, np.ndarray | None]:
+    """The protocol's windows, and the clip id of each window (None for shuffled windows)."""
+    if protocol.windows == "shuffled":
+        order = data.paper_order()
+        return paper_sequences(data.X[order], data.y[order], config.seq_len, random_state=config.shuffle_seed), None
+    if protocol.windows == "temporal":
+        order = data.temporal_order()
+        codes = data.clip_codes()[order]
+        windows = temporal_windows(data.X[order], data.y[order], codes, config.seq_len)
+        if len(windows) == 0:
+            raise InputError(f"no clip has {config.seq_len} frames: no temporal window can be built")
+        return windows, np.asarray(data.clips)[order][windows.starts]
+    raise InputError(f"protocol {protocol.name!r} has no windows ({protocol.windows}): it trains no head")
 
-    Splitting an index array gives exactly the partition that splitting the window array
-    would, without copying the windows.
-    """
-    idx = np.arange(len(windows))
-    train_idx, test_idx = train_test_split(
-        idx, test_size=test_size, stratify=windows.labels, random_state=run
-    )
-    return train_idx, test_idx
+
+def make_splits(protocol: Protocol, windows: Windows, clips: np.ndarray | None, run: int,
+                config: ProtocolConfig) -> list[Split]:
+    """The fits of run ``run``: one :class:`Split` per fold (one fold unless clip-kfold)."""
+    labels = windows.labels
+    if protocol.split == "random":
+        train, test = paper_split(windows, run, config.test_size)
+        if protocol.monitor == "test":
+            return [Split(0, train, test, test)]  # the paper: the test split is the monitor
+        train, val = carve_val(train, labels, config.val_size, random_state=run)
+        return [Split(0, train, val, test)]
+    if protocol.split == "clip-kfold":
+        if clips is None:
+            raise InputError(f"protocol {protocol.name!r} needs clip ids per window")
+        out = []
+        for f, (train, test) in enumerate(clip_folds(labels, clips, config.n_folds, random_state=run)):
+            train, val = carve_val_clips(train, labels, clips, config.val_size, random_state=run)
+            out.append(Split(f, train, val, test))
+        return out
+    raise InputError(f"protocol {protocol.name!r} ({protocol.split}) is not run with heads")
 
 
-def run_paper(
-    X: np.ndarray,
-    y: np.ndarray,
+def run_protocol(
+    protocol: str | Protocol,
+    data: FrameFeatures,
     head: str,
-    config: PaperConfig = PaperConfig(),
+    config: ProtocolConfig = ProtocolConfig(),
     *,
     device: str = "cpu",
+    on_fit: Callable[[], None] | None = None,
 ) -> ProtocolResult:
-    """The paper protocol on frames ``X`` of shape (N, D) with labels ``y`` of shape (N,)."""
-    windows = paper_sequences(X, y, config.seq_len, random_state=config.shuffle_seed)
-    runs = []
-    for r in range(config.n_runs):
-        t0 = time.perf_counter()
-        train_idx, test_idx = paper_split(windows, r, config.test_size)
-        train, test = windows.subset(train_idx), windows.subset(test_idx)
-        seed = config.model_seed + r
-        model = create_head(head, X.shape[1], seq_len=config.seq_len, config=config.head, random_state=seed)
-        hist = fit(model, train, test, config=config.train, random_state=seed, device=device)
-        proba = predict_proba(model, test, config.train.eval_batch_size, device)
-        metrics = binary_metrics(test.labels, proba)
-        runs.append(
-            RunResult(
-                run=r, split_seed=r, model_seed=seed, metrics=metrics,
-                n_train=len(train), n_test=len(test), epochs=hist.epochs,
-                best_epoch=hist.best_epoch, stopped_epoch=hist.stopped_epoch,
-                weights_epoch=hist.weights_epoch,
-                seconds=round(time.perf_counter() - t0, 3),
-            )
+    """Protocol ``protocol`` with head ``head`` on ``data``, ``config.n_runs`` runs.
+
+    data : frame features (N, D) with labels, and clip ids where the protocol needs them.
+    on_fit : called after every fit (progress bars).
+    """
+    spec = protocol if isinstance(protocol, Protocol) else get_protocol(protocol)
+    if spec.needs_clips and data.clips is None:
+        raise InputError(
+            f"protocol {spec.name!r} needs the clip of every frame, and these features have "
+            "none (no .frames.csv sidecars)"
         )
-        log.info("%s run %d: %s (%d epochs)", head, r, metrics, hist.epochs)
-    return ProtocolResult("paper", head, asdict(config), runs)
+    windows, clips = build_windows(spec, data, config)
+    runs = [_run(spec, windows, clips, head, r, config, device, on_fit) for r in range(config.n_runs)]
+    return ProtocolResult(spec.name, head, asdict(config), runs)
+
+
+def _run(spec: Protocol, windows: Windows, clips: np.ndarray | None, head: str, r: int,
+         config: ProtocolConfig, device: str, on_fit: Callable[[], None] | None) -> RunResult:
+    t0 = time.perf_counter()
+    splits = make_splits(spec, windows, clips, r, config)
+    proba = np.full(len(windows), np.nan)
+    scored = np.zeros(len(windows), bool)
+    folds = []
+    for s in splits:
+        seed = config.model_seed + r + FOLD_SEED_STRIDE * s.fold
+        model = create_head(head, windows.X.shape[1], seq_len=config.seq_len, config=config.head, random_state=seed)
+        test = windows.subset(s.test)
+        hist = fit(model, windows.subset(s.train), windows.subset(s.val), config=config.train,
+                   random_state=seed, device=device)
+        proba[s.test] = predict_proba(model, test, config.train.eval_batch_size, device)
+        scored[s.test] = True
+        folds.append(FoldResult(
+            fold=s.fold, model_seed=seed,
+            test_clips=sorted(np.unique(clips[s.test]).tolist()) if clips is not None else [],
+            n_train=len(s.train), n_val=len(s.val), n_test=len(s.test), epochs=hist.epochs,
+            best_epoch=hist.best_epoch, stopped_epoch=hist.stopped_epoch, weights_epoch=hist.weights_epoch,
+            test_frames_in_train=leaked_frame_share(windows, s.train, s.test),
+            metrics=binary_metrics(test.labels, proba[s.test]),
+        ))
+        if on_fit:
+            on_fit()
+    idx = np.flatnonzero(scored)
+    metrics = binary_metrics(windows.labels[idx], proba[idx])
+    one = folds[0] if len(folds) == 1 else None
+    result = RunResult(
+        run=r, split_seed=r, model_seed=config.model_seed + r, metrics=metrics,
+        n_train=sum(f.n_train for f in folds), n_test=len(idx), epochs=max(f.epochs for f in folds),
+        best_epoch=one.best_epoch if one else None, stopped_epoch=one.stopped_epoch if one else None,
+        weights_epoch=one.weights_epoch if one else None, seconds=round(time.perf_counter() - t0, 3),
+        monitor="test" if splits[0].monitor_is_test else "val",
+        n_val=sum(f.n_val for f in folds),
+        test_frames_in_train=float(np.mean([f.test_frames_in_train for f in folds])),
+        folds=folds if len(folds) > 1 else [],
+    )
+    log.info("%s %s run %d: %s (%d epochs)", spec.name, head, r, metrics, result.epochs)
+    return result

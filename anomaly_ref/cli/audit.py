@@ -1,0 +1,164 @@
+"""``anomaly-ref audit``: the protocol ladder, from the paper's protocol to the field's standard one."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..registry import BACKBONES, DATASETS, HEADS, PROTOCOLS, SCORERS
+
+    p = sub.add_parser(
+        "audit",
+        help="leakage audit: every rung of the protocol ladder on the same frames and heads",
+        description=(
+            "Extract features once (cached by content hash), then run each rung of the protocol "
+            f"ladder ({', '.join(PROTOCOLS)}) with each head, and write audit.json, audit.md and "
+            "audit.png to --out. Each rung removes one source of leakage of the paper's protocol "
+            "(PROTOCOL §9), so the drop between neighbouring rungs names its cause. 'standard' "
+            "fits one-class scorers on normal training frames (--train-source) and scores every "
+            "test frame. Rungs not asked for explicitly are skipped, with the reason, when the "
+            "inputs cannot support them."
+        ),
+        epilog=(
+            "example: anomaly-ref audit --source $ANOMALY_REF_SHARED/data/ucsd_ped2/ucsd_ped2_test.npz "
+            "--train-source $ANOMALY_REF_SHARED/data/ucsd_ped2/ucsd_ped2_train.npz --dataset ped2 "
+            "--backbone tf_efficientnet_lite0 --out audit-ped2"
+        ),
+    )
+    p.add_argument("--source", required=True,
+                   help="test frames (an .npz of $ANOMALY_REF_SHARED/data, a UCSD Test/ folder, an Avenue root, "
+                        "normal/ + abnormal/ folders) or a folder of extracted feature files with .frames.csv sidecars")
+    p.add_argument("--train-source", help="normal training frames (or their feature folder) for the standard rung")
+    p.add_argument("--dataset", required=True, choices=list(DATASETS))
+    p.add_argument("--backbone", required=True, choices=list(BACKBONES))
+    p.add_argument("--protocol", action="append", metavar="NAMES",
+                   help=f"rungs, comma-separated or repeated (default: all of {', '.join(PROTOCOLS)})")
+    p.add_argument("--head", action="append", metavar="NAME",
+                   help=f"head, repeatable (choices: {', '.join(HEADS)}; default: all)")
+    p.add_argument("--scorer", action="append", metavar="NAME",
+                   help=f"one-class scorer of the standard rung, repeatable (choices: {', '.join(SCORERS)}; default: all)")
+    p.add_argument("--runs", type=int, default=5, help="runs per rung and head (default 5)")
+    p.add_argument("--max-epochs", type=int, default=50, help="epoch cap (default 50, as the paper)")
+    p.add_argument("--folds", type=int, default=4, help="strict: clip-grouped folds (default 4)")
+    p.add_argument("--knn-k", type=int, default=1, help="standard: neighbours of the knn scorer (default 1)")
+    p.add_argument("--smooth", type=float, default=0.0,
+                   help="standard: Gaussian sigma (frames) smoothing scores inside each clip (default 0: off)")
+    p.add_argument("--clips", help="only these test clips, comma-separated (e.g. 1,2,4,7)")
+    p.add_argument("--train-clips", help="only these training clips, comma-separated")
+    p.add_argument("--random-weights", action="store_true", help="random backbone init (no hub access needed)")
+    p.add_argument("--fast", action="store_true", help="batched extraction path (fp32 on CPU, bf16 on CUDA)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (extraction and training)")
+    p.add_argument("--cache", help="extraction cache folder (default: $ANOMALY_REF_CACHE, else the platform cache dir)")
+    p.add_argument("--seed", type=int, default=0, help="model/dropout seed of run 0; run r uses seed+r (default 0)")
+    p.add_argument("--out", required=True, help="output folder for audit.json, audit.md, audit.png; its parent must exist")
+    p.add_argument("--force", action="store_true", help="replace an existing audit in --out")
+    p.set_defaults(func=run)
+
+
+def _names(values: list[str] | None) -> list[str]:
+    """``["paper,strict", "temporal"]`` -> ``["paper", "strict", "temporal"]``."""
+    return [n.strip() for v in values or [] for n in v.split(",") if n.strip()]
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+    import time
+
+    from tqdm import tqdm
+
+    from .. import provenance
+    from ..data.featurefiles import refuse_overwrite
+    from ..errors import InputError
+    from ..protocol.oneclass import OneClassConfig, scorer_name
+    from ..protocol.runner import ProtocolConfig
+    from ..protocol.train import TrainConfig
+    from ..registry import SCORERS, get_dataset, get_head, get_protocol, get_scorer
+    from ..results.audit import DEFAULT_HEADS, AuditConfig, Inputs, check_splits, n_fits, open_input, plan, run_audit
+    from ..results.audit_report import write_audit
+    from ._checks import check_min, check_out_path, resolve_device
+
+    # Every flag is checked, and every split built, before any extraction or training.
+    t0 = time.perf_counter()
+    protocols = _names(args.protocol)
+    heads = [get_head(h).name for h in _names(args.head)] or list(DEFAULT_HEADS)
+    scorers = [get_scorer(s).name for s in _names(args.scorer)] or list(SCORERS)
+    for name in protocols:
+        get_protocol(name)
+    for flag, value, low in (("--runs", args.runs, 1), ("--max-epochs", args.max_epochs, 1),
+                             ("--folds", args.folds, 2), ("--knn-k", args.knn_k, 1)):
+        check_min(flag, value, low)
+    if args.smooth < 0:
+        raise InputError(f"--smooth must be >= 0 frames, found {args.smooth}")
+    device = resolve_device(args.device)
+    out = check_out_path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file; give a folder")
+    if not args.force:
+        refuse_overwrite([out / "audit.json"])
+    dataset = get_dataset(args.dataset)
+    config = AuditConfig(
+        protocols=tuple(protocols) if protocols else AuditConfig().protocols,
+        heads=tuple(heads), scorers=tuple(scorers),
+        protocol=ProtocolConfig(n_runs=args.runs, model_seed=args.seed, n_folds=args.folds,
+                                train=dataclasses.replace(TrainConfig(), max_epochs=args.max_epochs)),
+        oneclass=OneClassConfig(knn_k=args.knn_k, smooth=args.smooth),
+    )
+    test_src = open_input(args.source, dataset.key, args.backbone, _names([args.clips]) if args.clips else None)
+    train_src = (open_input(args.train_source, dataset.key, args.backbone,
+                            _names([args.train_clips]) if args.train_clips else None)
+                 if args.train_source else None)
+    if args.train_clips and not args.train_source:
+        raise InputError("--train-clips selects training clips, but no --train-source was given")
+    hint = (f"for {dataset.title}: $ANOMALY_REF_SHARED/data/{dataset.train_frames_file}"
+            if dataset.train_frames_file else "")
+    inputs = Inputs(clips=test_src.clips is not None, train=train_src is not None,
+                    train_clips=train_src is None or train_src.clips is not None, train_hint=hint)
+    rungs, skipped = plan(config, inputs, explicit=bool(protocols))
+    if train_src is not None and "standard" in rungs and (train_src.labels != 0).any():
+        raise InputError(f"--train-source {args.train_source}: {(train_src.labels != 0).sum()} frames are labelled "
+                         "abnormal; the standard rung trains on normal frames only")
+    check_splits(rungs, test_src.skeleton(), config)
+    for s in skipped:
+        print(f"skipping {s['protocol']}: {s['reason']}")
+
+    prov = provenance.collect(
+        config={"audit": dataclasses.asdict(config), "dataset": dataset.key, "backbone": args.backbone,
+                "pretrained": not args.random_weights, "source": str(args.source),
+                "train_source": args.train_source, "clips": args.clips, "train_clips": args.train_clips,
+                "fast": args.fast},
+        seeds={name: config.protocol.seeds(name) for name in rungs if not get_protocol(name).needs_train_frames},
+        inputs=[p for p in (args.source, args.train_source) if p and _is_file(p)],
+        device=device,
+    )
+    from ..results.audit import load_features
+
+    opts = dict(pretrained=not args.random_weights, cache=args.cache, fast=args.fast, device=device, progress=True)
+    test, test_info = load_features(test_src, args.backbone, **opts)
+    train, train_info = (load_features(train_src, args.backbone, **opts)
+                         if train_src is not None and "standard" in rungs else (None, None))
+    with tqdm(total=n_fits(rungs, config), desc="fits", unit="fit") as bar:
+        results = run_audit(test, train, config, rungs, device=device, on_fit=bar.update)
+    doc = {
+        "audit": {
+            "dataset": dataset.key, "backbone": args.backbone, "pretrained": not args.random_weights,
+            "protocols": rungs, "heads": list(config.heads),
+            "scorers": [scorer_name(s, config.oneclass) for s in config.scorers] if "standard" in rungs else [],
+            "skipped": skipped, "n_frames": int(len(test.y)),
+            "n_train_frames": int(len(train.y)) if train is not None else 0,
+            "features": test_info, "train_features": train_info,
+            "wall_seconds": round(time.perf_counter() - t0, 1),
+        },
+        "results": results,
+        "provenance": prov,
+    }
+    paths = write_audit(doc, out)
+    for path in paths.values():
+        print(f"wrote {path}")
+    return 0
+
+
+def _is_file(path: str) -> bool:
+    from pathlib import Path
+
+    return Path(path).is_file()

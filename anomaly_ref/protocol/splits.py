@@ -1,0 +1,141 @@
+"""How each protocol splits windows into train / validation / test, and how much they leak.
+
+Pure functions of labels, clip ids and an explicit ``random_state``; they return index
+arrays into a :class:`~anomaly_ref.protocol.sequences.Windows`, never copies of windows.
+
+- :func:`paper_split` — the notebooks' ``train_test_split(stratify=y, random_state=run)``;
+- :func:`carve_val` — a stratified validation split carved from training windows;
+- :func:`clip_folds` — grouped stratified k-fold over whole clips (every clip tested once);
+- :func:`carve_val_clips` — validation windows from whole held-out training clips;
+- :func:`leaked_frame_share` — the share of test frames that also sit in training windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+
+from ..errors import InputError
+from .sequences import Windows
+
+
+@dataclass(frozen=True)
+class Split:
+    """One fit's windows: fit on ``train``, early-stop on ``val``, score ``test`` once.
+
+    ``val is test`` (the same array) under the paper protocol, which early-stops on its
+    test split.
+    """
+
+    fold: int
+    train: np.ndarray  # (n_train,) window indices
+    val: np.ndarray  # (n_val,) window indices watched by early stopping
+    test: np.ndarray  # (n_test,) window indices scored
+
+    @property
+    def monitor_is_test(self) -> bool:
+        return self.val is self.test
+
+
+def paper_split(windows: Windows, run: int, test_size: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of run ``run``'s ``train_test_split(..., stratify=y, random_state=run)``.
+
+    Splitting an index array gives exactly the partition that splitting the window array
+    would, without copying the windows.
+    """
+    idx = np.arange(len(windows))
+    train_idx, test_idx = train_test_split(
+        idx, test_size=test_size, stratify=windows.labels, random_state=run
+    )
+    return train_idx, test_idx
+
+
+def carve_val(
+    train_idx: np.ndarray, labels: np.ndarray, val_size: float, random_state: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split training windows ``train_idx`` into (train, val), stratified on ``labels[train_idx]``.
+
+    labels : (n_windows,) label of every window.
+    """
+    train_idx = np.asarray(train_idx)
+    tr, val = train_test_split(
+        train_idx, test_size=val_size, stratify=labels[train_idx], random_state=random_state
+    )
+    return np.asarray(tr), np.asarray(val)
+
+
+def _check_groups(labels: np.ndarray, groups: np.ndarray, n_folds: int, what: str) -> None:
+    """InputError where a class lives in fewer clips than folds (some fold would lack it)."""
+    if n_folds < 2:
+        raise InputError(f"{what}: need at least 2 folds, found {n_folds}")
+    n_groups = len(np.unique(groups))
+    if n_groups < n_folds:
+        raise InputError(f"{what}: {n_folds} folds need at least {n_folds} clips, found {n_groups}")
+    for c in np.unique(labels):
+        clips_with = np.unique(groups[labels == c])
+        if len(clips_with) < n_folds:
+            raise InputError(
+                f"{what}: class {int(c)} occurs in {len(clips_with)} clip(s) "
+                f"({', '.join(map(str, clips_with))}), fewer than the {n_folds} folds, so some "
+                f"test fold would lack it; use fewer folds (--folds) or more clips"
+            )
+    if len(np.unique(labels)) < 2:
+        raise InputError(f"{what}: all windows have label {int(labels[0])}; a split needs both classes")
+
+
+def clip_folds(labels: np.ndarray, groups: np.ndarray, n_folds: int, random_state: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Grouped stratified k-fold over whole clips: ``[(train_idx, test_idx)] * n_folds``.
+
+    labels : (n_windows,) window labels; groups : (n_windows,) clip id of each window.
+    Folds come from scikit-learn's ``StratifiedGroupKFold(shuffle=True, random_state=...)``,
+    which assigns whole clips to folds so that each fold's class proportions come as close
+    as possible to the overall ones; every clip is tested in exactly one fold. A class that
+    lives in fewer clips than there are folds is refused (some fold would lack it).
+    """
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    _check_groups(labels, groups, n_folds, "strict split")
+    cv = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=random_state)
+    return [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(np.zeros(len(labels)), labels, groups)]
+
+
+def carve_val_clips(
+    train_idx: np.ndarray, labels: np.ndarray, groups: np.ndarray, val_size: float, random_state: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split training windows into (train, val) by whole clips, about ``val_size`` of them
+    to validation: one fold of a ``StratifiedGroupKFold`` with ``round(1 / val_size)``
+    folds over the training clips (at least 2, at most the number of training clips).
+
+    labels, groups : (n_windows,) label and clip id of every window.
+    """
+    train_idx = np.asarray(train_idx)
+    g, y = groups[train_idx], labels[train_idx]
+    n_clips = len(np.unique(g))
+    if n_clips < 2:
+        raise InputError(
+            f"strict split: a training fold has {n_clips} clip, so no clip is left to validate "
+            "on; use fewer folds (--folds) or more clips"
+        )
+    k = int(min(max(2, round(1 / val_size)), n_clips))
+    cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=random_state)
+    tr, val = next(cv.split(np.zeros(len(y)), y, g))
+    return train_idx[tr], train_idx[val]
+
+
+def leaked_frame_share(windows: Windows, train_idx: np.ndarray, test_idx: np.ndarray) -> float:
+    """Share of the frames of test windows that also sit inside some training window.
+
+    Frames are rows of ``windows.X`` (each row one frame), so this is exact for the
+    paper's shuffled windows as well as for temporal ones. 1.0 means every frame a test
+    window shows was also seen in training; 0.0 means none was.
+    """
+    def frames(idx: np.ndarray) -> np.ndarray:
+        starts = windows.starts[np.asarray(idx, dtype=np.int64)]
+        return np.unique((starts[:, None] + np.arange(windows.seq_len)).ravel())
+
+    test = frames(test_idx)
+    if len(test) == 0:
+        return 0.0
+    return float(np.isin(test, frames(train_idx)).mean())
+
