@@ -56,35 +56,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _names(values: list[str] | None) -> list[str]:
+def _names(values: list[str | None] | None) -> list[str]:
     """``["paper,strict", "temporal"]`` -> ``["paper", "strict", "temporal"]``."""
-    return [n.strip() for v in values or [] for n in v.split(",") if n.strip()]
+    return [n.strip() for v in values or [] if v for n in v.split(",") if n.strip()]
 
 
 def run(args: argparse.Namespace) -> int:
     import dataclasses
-    import time
 
-    from tqdm import tqdm
-
-    from .. import provenance
     from ..data.featurefiles import refuse_overwrite
     from ..errors import InputError
-    from ..protocol.oneclass import OneClassConfig, scorer_name
+    from ..protocol.oneclass import OneClassConfig
     from ..protocol.runner import ProtocolConfig
     from ..protocol.train import TrainConfig
-    from ..registry import SCORERS, get_dataset, get_head, get_protocol, get_scorer
-    from ..results.audit import DEFAULT_HEADS, AuditConfig, Inputs, check_splits, n_fits, open_input, plan, run_audit
+    from ..registry import SCORERS, get_head, get_protocol, get_scorer
+    from ..results.audit import DEFAULT_HEADS, AuditConfig, execute, prepare
     from ..results.audit_report import write_audit
     from ._checks import check_min, check_out_path, resolve_device
 
     # Every flag is checked, and every split built, before any extraction or training.
-    t0 = time.perf_counter()
-    protocols = _names(args.protocol)
+    protocols = [get_protocol(n).name for n in _names(args.protocol)]
     heads = [get_head(h).name for h in _names(args.head)] or list(DEFAULT_HEADS)
     scorers = [get_scorer(s).name for s in _names(args.scorer)] or list(SCORERS)
-    for name in protocols:
-        get_protocol(name)
     for flag, value, low in (("--runs", args.runs, 1), ("--max-epochs", args.max_epochs, 1),
                              ("--folds", args.folds, 2), ("--knn-k", args.knn_k, 1)):
         check_min(flag, value, low)
@@ -96,7 +89,6 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out {out} is a file; give a folder")
     if not args.force:
         refuse_overwrite([out / "audit.json"])
-    dataset = get_dataset(args.dataset)
     config = AuditConfig(
         protocols=tuple(protocols) if protocols else AuditConfig().protocols,
         heads=tuple(heads), scorers=tuple(scorers),
@@ -104,61 +96,12 @@ def run(args: argparse.Namespace) -> int:
                                 train=dataclasses.replace(TrainConfig(), max_epochs=args.max_epochs)),
         oneclass=OneClassConfig(knn_k=args.knn_k, smooth=args.smooth),
     )
-    test_src = open_input(args.source, dataset.key, args.backbone, _names([args.clips]) if args.clips else None)
-    train_src = (open_input(args.train_source, dataset.key, args.backbone,
-                            _names([args.train_clips]) if args.train_clips else None)
-                 if args.train_source else None)
-    if args.train_clips and not args.train_source:
-        raise InputError("--train-clips selects training clips, but no --train-source was given")
-    hint = (f"for {dataset.title}: $ANOMALY_REF_SHARED/data/{dataset.train_frames_file}"
-            if dataset.train_frames_file else "")
-    inputs = Inputs(clips=test_src.clips is not None, train=train_src is not None,
-                    train_clips=train_src is None or train_src.clips is not None, train_hint=hint)
-    rungs, skipped = plan(config, inputs, explicit=bool(protocols))
-    if train_src is not None and "standard" in rungs and (train_src.labels != 0).any():
-        raise InputError(f"--train-source {args.train_source}: {(train_src.labels != 0).sum()} frames are labelled "
-                         "abnormal; the standard rung trains on normal frames only")
-    check_splits(rungs, test_src.skeleton(), config)
-    for s in skipped:
+    plan = prepare(args.source, args.dataset, args.backbone, config, train_source=args.train_source,
+                   clips=_names([args.clips]) or None, train_clips=_names([args.train_clips]) or None,
+                   pretrained=not args.random_weights, explicit=bool(protocols))
+    for s in plan.skipped:
         print(f"skipping {s['protocol']}: {s['reason']}")
-
-    prov = provenance.collect(
-        config={"audit": dataclasses.asdict(config), "dataset": dataset.key, "backbone": args.backbone,
-                "pretrained": not args.random_weights, "source": str(args.source),
-                "train_source": args.train_source, "clips": args.clips, "train_clips": args.train_clips,
-                "fast": args.fast},
-        seeds={name: config.protocol.seeds(name) for name in rungs if not get_protocol(name).needs_train_frames},
-        inputs=[p for p in (args.source, args.train_source) if p and _is_file(p)],
-        device=device,
-    )
-    from ..results.audit import load_features
-
-    opts = dict(pretrained=not args.random_weights, cache=args.cache, fast=args.fast, device=device, progress=True)
-    test, test_info = load_features(test_src, args.backbone, **opts)
-    train, train_info = (load_features(train_src, args.backbone, **opts)
-                         if train_src is not None and "standard" in rungs else (None, None))
-    with tqdm(total=n_fits(rungs, config), desc="fits", unit="fit") as bar:
-        results = run_audit(test, train, config, rungs, device=device, on_fit=bar.update)
-    doc = {
-        "audit": {
-            "dataset": dataset.key, "backbone": args.backbone, "pretrained": not args.random_weights,
-            "protocols": rungs, "heads": list(config.heads),
-            "scorers": [scorer_name(s, config.oneclass) for s in config.scorers] if "standard" in rungs else [],
-            "skipped": skipped, "n_frames": int(len(test.y)),
-            "n_train_frames": int(len(train.y)) if train is not None else 0,
-            "features": test_info, "train_features": train_info,
-            "wall_seconds": round(time.perf_counter() - t0, 1),
-        },
-        "results": results,
-        "provenance": prov,
-    }
-    paths = write_audit(doc, out)
-    for path in paths.values():
+    doc = execute(plan, cache=args.cache, fast=args.fast, device=device, progress=True)
+    for path in write_audit(doc, out).values():
         print(f"wrote {path}")
     return 0
-
-
-def _is_file(path: str) -> bool:
-    from pathlib import Path
-
-    return Path(path).is_file()

@@ -13,18 +13,17 @@ shaped as an entry of ``reproduce --out`` (protocol, head, config, runs, summary
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
-from pathlib import Path
+import time
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
-
-import numpy as np
 
 from ..errors import InputError
 from ..protocol.features import FrameFeatures
-from ..protocol.oneclass import OneClassConfig, run_standard
+from .. import provenance
+from ..protocol.oneclass import OneClassConfig, run_standard, scorer_name
 from ..protocol.runner import ProtocolConfig, build_windows, make_splits, run_protocol
-from ..registry import PROTOCOLS, SCORERS, get_head, get_protocol, get_scorer, paper_heads
+from ..registry import PROTOCOLS, SCORERS, get_dataset, get_head, get_protocol, get_scorer, paper_heads
+from .audit_inputs import Source, load_features, open_input
 
 DEFAULT_HEADS = (*paper_heads(), "Dense", "last-frame")  # the paper's four, the baseline, the control
 
@@ -134,93 +133,78 @@ def run_audit(
     return results
 
 
-# ------------------------------------------------------------------------ inputs
+# ---------------------------------------------------------------- one entry point
 
 
 @dataclass(frozen=True)
-class Source:
-    """An audit input, opened cheaply: frame metadata known, features not yet computed.
+class Plan:
+    """An audit checked end to end before any extraction or training (:func:`prepare`)."""
 
-    Either a frame source (anything :func:`~anomaly_ref.frames.sources.open_source` reads)
-    or a folder of already extracted ``normal_/anomaly_features_<backbone>.npy`` files.
+    config: AuditConfig
+    dataset: str
+    backbone: str
+    pretrained: bool
+    test: Source
+    train: Source | None  # opened only when the standard rung runs
+    rungs: list[str]  # in ladder order
+    skipped: list[dict[str, str]]  # {"protocol", "reason"} of default rungs the inputs cannot support
+
+
+def prepare(source, dataset: str, backbone: str, config: AuditConfig = AuditConfig(), *, train_source=None,
+            clips: list[str] | None = None, train_clips: list[str] | None = None, pretrained: bool = True,
+            explicit: bool = False) -> Plan:
+    """Open the inputs (metadata only), choose the rungs, and build every split.
+
+    explicit : the rungs were asked for by name, so one that cannot run is an error
+    (InputError naming the rungs that can) instead of being skipped with its reason.
     """
-
-    path: Path
-    labels: np.ndarray  # (n,) of the selected frames
-    clips: np.ndarray | None  # (n,) or None (feature files without sidecars)
-    index: np.ndarray | None  # (n,) or None
-    rows: np.ndarray  # (n,) positions of the selected frames in the source
-    frames: Any = None  # the FrameSequence (frame sources only)
-
-    @property
-    def is_features(self) -> bool:
-        return self.frames is None
-
-    def skeleton(self) -> FrameFeatures:
-        """Labels and clips with a dummy (n, 1) feature: enough to check splits before extracting."""
-        return FrameFeatures(np.zeros((len(self.labels), 1), np.float32), self.labels, self.clips, self.index)
-
-
-def feature_files(folder: Path, backbone: str) -> tuple[Path, Path]:
-    from ..data.featurefiles import paper_name
-
-    return folder / paper_name(0, backbone), folder / paper_name(1, backbone)
+    spec = get_dataset(dataset)
+    if train_clips and train_source is None:
+        raise InputError("--train-clips selects training clips, but no --train-source was given")
+    test = open_input(source, spec.key, backbone, clips)
+    train = open_input(train_source, spec.key, backbone, train_clips) if train_source is not None else None
+    hint = f"for {spec.title}: $ANOMALY_REF_SHARED/data/{spec.train_frames_file}" if spec.train_frames_file else ""
+    inputs = Inputs(clips=test.clips is not None, train=train is not None,
+                    train_clips=train is None or train.clips is not None, train_hint=hint)
+    rungs, skipped = plan(config, inputs, explicit=explicit)
+    if train is not None and "standard" in rungs and (train.labels != 0).any():
+        raise InputError(f"training frames {train.path}: {int((train.labels != 0).sum())} are labelled abnormal; "
+                         "the standard rung trains on normal frames only")
+    check_splits(rungs, test.skeleton(), config)
+    return Plan(config, spec.key, backbone, pretrained, test, train if "standard" in rungs else None, rungs, skipped)
 
 
-def open_input(path: str | os.PathLike, dataset: str, backbone: str, clips: list[str] | None = None) -> Source:
-    """Open ``path`` (frames, or a folder of feature files for ``backbone``), keeping only
-    the frames of ``clips`` (compared as text) when given."""
-    from ..data.featurefiles import read_sidecar, sidecar_name
-    from ..frames.sources import open_source
+def execute(p: Plan, *, cache=None, fast: bool = False, device: str = "cpu", progress: bool = False) -> dict[str, Any]:
+    """Extract (or read) the features, run every rung, and return the audit document:
+    ``{"audit": {...}, "results": [...], "provenance": {...}}`` (see :mod:`.audit_report`)."""
+    t0 = time.perf_counter()
+    # Provenance is taken before the work: the code and inputs as they were when it began.
+    prov = provenance.collect(
+        config={"audit": asdict(p.config), "dataset": p.dataset, "backbone": p.backbone, "pretrained": p.pretrained,
+                "source": str(p.test.path), "train_source": str(p.train.path) if p.train else None,
+                "fast": fast, "rungs": p.rungs},
+        seeds={n: p.config.protocol.seeds(n) for n in p.rungs if not get_protocol(n).needs_train_frames},
+        inputs=[s.path for s in (p.test, p.train) if s is not None and s.path.is_file()],
+        device=device,
+    )
+    opts = dict(pretrained=p.pretrained, cache=cache, fast=fast, device=device, progress=progress)
+    test, test_info = load_features(p.test, p.backbone, **opts)
+    train, train_info = load_features(p.train, p.backbone, **opts) if p.train is not None else (None, None)
+    bar = None
+    if progress:
+        from tqdm import tqdm
 
-    path = Path(path)
-    normal, anomaly = feature_files(path, backbone)
-    if path.is_dir() and normal.is_file():
-        if not anomaly.is_file():
-            raise InputError(f"{path}: has {normal.name} but not {anomaly.name}")
-        sides = [sidecar_name(p) for p in (normal, anomaly)]
-        if all(s.is_file() for s in sides):
-            tables = [read_sidecar(s) for s in sides]
-            table = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
-            order = np.argsort(table["row"], kind="stable")
-            labels, cl, index = table["label"][order], table["clip"][order], table["index"][order]
-        else:
-            n0, n1 = (np.load(p, mmap_mode="r").shape[0] for p in (normal, anomaly))
-            labels, cl, index = np.r_[np.zeros(n0, np.int64), np.ones(n1, np.int64)], None, None
-        frames = None
-    else:
-        frames = open_source(path, dataset)
-        labels, cl, index = np.asarray(frames.labels), np.asarray(frames.clips), np.asarray(frames.indices)
-    rows = np.arange(len(labels), dtype=np.int64)
-    if clips:
-        if cl is None:
-            raise InputError(f"{path}: cannot select clips {clips}: the feature files have no .frames.csv sidecars")
-        have = cl.astype(str)
-        missing = [c for c in clips if c not in set(have)]
-        if missing:
-            raise InputError(f"{path}: clips {missing} not found; it has clips {', '.join(dict.fromkeys(have))}")
-        rows = np.flatnonzero(np.isin(have, clips))
-    sel = lambda a: None if a is None else a[rows]  # noqa: E731
-    return Source(path, labels[rows], sel(cl), sel(index), rows, frames)
-
-
-def load_features(src: Source, backbone: str, *, pretrained: bool = True, cache=None, fast: bool = False,
-                  device: str = "cpu", progress: bool = False) -> tuple[FrameFeatures, dict[str, Any]]:
-    """The features of ``src``'s selected frames, extracted (cached by content hash) or read
-    from its feature files; plus what to record about where they came from."""
-    if src.is_features:
-        from ..protocol.features import load_frames
-
-        normal, anomaly = feature_files(src.path, backbone)
-        data = load_frames(normal, anomaly)
-        if len(src.rows) != len(data.y):
-            keep = np.zeros(len(data.y), bool)
-            keep[src.rows] = True
-            data = FrameFeatures(data.X[keep], data.y[keep], data.clips[keep], data.index[keep])
-        return data, {"kind": "features", "files": [str(normal), str(anomaly)]}
-    from ..extraction.cache import extract_cached
-
-    ext = extract_cached(src.frames, backbone, pretrained=pretrained, rows=src.rows, cache=cache, fast=fast,
-                         device=device, progress=progress)
-    info = {"kind": "frames", "cache": str(ext.folder), "key": ext.key, "from_cache": ext.cached}
-    return FrameFeatures(ext.X, ext.labels.astype(np.int64), ext.clips, ext.index), info
+        bar = tqdm(total=n_fits(p.rungs, p.config), desc="fits", unit="fit")
+    try:
+        results = run_audit(test, train, p.config, p.rungs, device=device, on_fit=bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+    audit = {
+        "dataset": p.dataset, "backbone": p.backbone, "pretrained": p.pretrained, "protocols": p.rungs,
+        "heads": list(p.config.heads),
+        "scorers": [scorer_name(s, p.config.oneclass) for s in p.config.scorers] if "standard" in p.rungs else [],
+        "skipped": p.skipped, "n_frames": int(len(test.y)), "n_train_frames": int(len(train.y)) if train else 0,
+        "features": test_info, "train_features": train_info, "wall_seconds": round(time.perf_counter() - t0, 1),
+    }
+    return {"audit": audit, "results": results, "provenance": prov}

@@ -1,0 +1,107 @@
+"""Audit inputs: a frame source or a folder of extracted feature files, opened cheaply first.
+
+:func:`open_input` reads only metadata (labels, clips, frame indices), so every check of
+the audit can run before any extraction; :func:`load_features` then extracts the selected
+frames (cached by content hash, :mod:`anomaly_ref.extraction.cache`) or reads the files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..protocol.features import FrameFeatures
+
+
+@dataclass(frozen=True)
+class Source:
+    """An audit input, opened cheaply: frame metadata known, features not yet computed.
+
+    Either a frame source (anything :func:`~anomaly_ref.frames.sources.open_source` reads)
+    or a folder of already extracted ``normal_/anomaly_features_<backbone>.npy`` files.
+    """
+
+    path: Path
+    labels: np.ndarray  # (n,) of the selected frames
+    clips: np.ndarray | None  # (n,) or None (feature files without sidecars)
+    index: np.ndarray | None  # (n,) or None
+    rows: np.ndarray  # (n,) positions of the selected frames in the source
+    frames: Any = None  # the FrameSequence (frame sources only)
+
+    @property
+    def is_features(self) -> bool:
+        return self.frames is None
+
+    def skeleton(self) -> FrameFeatures:
+        """Labels and clips with a dummy (n, 1) feature: enough to check splits before extracting."""
+        return FrameFeatures(np.zeros((len(self.labels), 1), np.float32), self.labels, self.clips, self.index)
+
+
+def feature_files(folder: Path, backbone: str) -> tuple[Path, Path]:
+    from ..data.featurefiles import paper_name
+
+    return folder / paper_name(0, backbone), folder / paper_name(1, backbone)
+
+
+def open_input(path: str | os.PathLike, dataset: str, backbone: str, clips: list[str] | None = None) -> Source:
+    """Open ``path`` (frames, or a folder of feature files for ``backbone``), keeping only
+    the frames of ``clips`` (compared as text) when given."""
+    from ..data.featurefiles import read_sidecar, sidecar_name
+    from ..frames.sources import open_source
+
+    path = Path(path)
+    normal, anomaly = feature_files(path, backbone)
+    if path.is_dir() and normal.is_file():
+        if not anomaly.is_file():
+            raise InputError(f"{path}: has {normal.name} but not {anomaly.name}")
+        sides = [sidecar_name(p) for p in (normal, anomaly)]
+        if all(s.is_file() for s in sides):
+            tables = [read_sidecar(s) for s in sides]
+            table = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
+            order = np.argsort(table["row"], kind="stable")
+            labels, cl, index = table["label"][order], table["clip"][order], table["index"][order]
+        else:
+            n0, n1 = (np.load(p, mmap_mode="r").shape[0] for p in (normal, anomaly))
+            labels, cl, index = np.r_[np.zeros(n0, np.int64), np.ones(n1, np.int64)], None, None
+        frames = None
+    else:
+        frames = open_source(path, dataset)
+        labels, cl, index = np.asarray(frames.labels), np.asarray(frames.clips), np.asarray(frames.indices)
+    rows = np.arange(len(labels), dtype=np.int64)
+    if clips:
+        if cl is None:
+            raise InputError(f"{path}: cannot select clips {clips}: the feature files have no .frames.csv sidecars")
+        have = cl.astype(str)
+        missing = [c for c in clips if c not in set(have)]
+        if missing:
+            raise InputError(f"{path}: clips {missing} not found; it has clips {', '.join(dict.fromkeys(have))}")
+        rows = np.flatnonzero(np.isin(have, clips))
+    sel = lambda a: None if a is None else a[rows]  # noqa: E731
+    return Source(path, labels[rows], sel(cl), sel(index), rows, frames)
+
+
+def load_features(src: Source, backbone: str, *, pretrained: bool = True, cache=None, fast: bool = False,
+                  device: str = "cpu", progress: bool = False) -> tuple[FrameFeatures, dict[str, Any]]:
+    """The features of ``src``'s selected frames, extracted (cached by content hash) or read
+    from its feature files; plus what to record about where they came from."""
+    if src.is_features:
+        from ..protocol.features import load_frames
+
+        normal, anomaly = feature_files(src.path, backbone)
+        data = load_frames(normal, anomaly)
+        if len(src.rows) != len(data.y):
+            keep = np.zeros(len(data.y), bool)
+            keep[src.rows] = True
+            data = FrameFeatures(data.X[keep], data.y[keep], data.clips[keep], data.index[keep])
+        return data, {"kind": "features", "files": [str(normal), str(anomaly)]}
+    from ..extraction.cache import extract_cached
+
+    ext = extract_cached(src.frames, backbone, pretrained=pretrained, rows=src.rows, cache=cache, fast=fast,
+                         device=device, progress=progress)
+    info = {"kind": "frames", "cache": str(ext.folder), "key": ext.key, "from_cache": ext.cached}
+    return FrameFeatures(ext.X, ext.labels.astype(np.int64), ext.clips, ext.index), info
