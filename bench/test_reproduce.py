@@ -9,7 +9,8 @@ failing case does not stop the sweep; the diff report (JSON + Markdown) is writt
 Environment: ANOMALY_REF_BENCH_RUNS (default 5), ANOMALY_REF_TOLERANCE (default
 "abs=0.01,nstd=3"), ANOMALY_REF_PROTOCOL (default paper; the authors' files carry no clip
 ids, so only paper and paper-val can run on them: the gap to the paper under paper-val is
-what early stopping on the test split bought), ANOMALY_REF_DEVICE (default cuda if available, else cpu), plus the
+what early stopping on the test split bought), ANOMALY_REF_TRAINER (default batched: a
+case's 5 runs train at once; sequential: one after another, for comparison), ANOMALY_REF_DEVICE (default cuda if available, else cpu), plus the
 fetch variables (ANOMALY_REF_CACHE, ANOMALY_REF_MIRROR, ANOMALY_REF_OFFLINE, ...).
 """
 
@@ -25,6 +26,7 @@ from anomaly_ref.results.compare import Tolerance, diff, failures, paper_summary
 from anomaly_ref.errors import AnomalyRefError
 from anomaly_ref.protocol.features import pair_features
 from anomaly_ref.protocol.runner import ProtocolConfig, run_protocol
+from anomaly_ref.protocol.train import TrainConfig
 from anomaly_ref.results.report import Row
 
 CASES = [
@@ -66,7 +68,8 @@ class Sweep:
 
     def __init__(self, setup):
         self.setup, self.rows, self.inputs = setup, [], set()
-        self.config = ProtocolConfig(n_runs=setup["runs"])
+        train = TrainConfig(trainer=os.environ.get("ANOMALY_REF_TRAINER", "batched"))
+        self.config = ProtocolConfig(n_runs=setup["runs"], train=train)
 
     def add(self, *rows: Row) -> None:
         from anomaly_ref import provenance
@@ -74,7 +77,7 @@ class Sweep:
 
         self.rows.extend(rows)
         prov = provenance.collect(
-            config={"protocol": self.setup["protocol"], "runs": self.config.n_runs,
+            config={"protocol": self.setup["protocol"], "runs": self.config.n_runs, "trainer": self.config.train.trainer,
                     "tolerance": str(self.setup["tolerance"])},
             seeds=self.config.seeds(self.setup["protocol"]),
             inputs=sorted(self.inputs),

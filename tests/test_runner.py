@@ -46,6 +46,9 @@ def test_same_seed_same_metrics_and_runs_recorded():
 
 import pytest  # noqa: E402
 
+import dataclasses  # noqa: E402
+
+import anomaly_ref.protocol.batched as batched  # noqa: E402
 import anomaly_ref.protocol.runner as runner  # noqa: E402
 import anomaly_ref.protocol.train as train  # noqa: E402
 from anomaly_ref.errors import InputError  # noqa: E402
@@ -69,53 +72,73 @@ def _clips(n_clips=8, n=30, d=3, seed=0):
     return FrameFeatures(X.astype(np.float32), y, np.array(clips), np.array(index))
 
 
+TRAINERS = ["batched", "sequential"]
+
+
+def _config(trainer, **kw):
+    return dataclasses.replace(TINY, train=dataclasses.replace(TINY.train, trainer=trainer), **kw)
+
+
 @pytest.fixture
 def trace(monkeypatch):
-    """Record, per fit, the frame ids of the windows early stopping watched (train._mean_loss,
-    inside the training loop) and of the windows scored as the test split."""
-    events = []
-    real_loss, real_predict = train._mean_loss, runner.predict_proba
+    """Record, per fit, the frame ids of the windows early stopping watched — inside the
+    training loops (train._mean_loss, sequential; batched.val_losses, batched) — and of the
+    windows scored as the test split (runner.predict_proba, called once per fit in fit order)."""
+    monitored: dict[int, set] = {}  # fit number -> watched windows
+    tests: list[set] = []
+    seq_fit = [0]  # sequential: the fit in progress
+    real_loss, real_val, real_predict = train._mean_loss, batched.val_losses, runner.predict_proba
 
     def ids(windows):
-        return [tuple(w[:, 0].astype(int)) for w in windows[np.arange(len(windows))]]
+        return {tuple(w[:, 0].astype(int)) for w in windows[np.arange(len(windows))]}
 
-    def loss(model, windows, *a, **k):
-        events.append(("monitor", ids(windows)))
+    def loss(model, windows, *a, **k):  # sequential: one call per epoch of the fit in progress
+        monitored.setdefault(seq_fit[0], set()).update(ids(windows))
         return real_loss(model, windows, *a, **k)
 
+    def val(stack, windows, rows, val_idx, *a, **k):  # batched: model rows[i] watches val_idx[i]
+        for row, v in zip(rows.tolist(), val_idx):
+            monitored.setdefault(row, set()).update(ids(windows.subset(v)))
+        return real_val(stack, windows, rows, val_idx, *a, **k)
+
     def predict(model, windows, *a, **k):
-        events.append(("test", ids(windows)))
+        tests.append(ids(windows))
+        seq_fit[0] += 1
         return real_predict(model, windows, *a, **k)
 
+    real_fit = runner.fit
+
+    def fit(*a, **k):  # sequential fits run before any predict: number them as they start
+        out = real_fit(*a, **k)
+        seq_fit[0] += 1
+        return out
+
     monkeypatch.setattr(train, "_mean_loss", loss)
+    monkeypatch.setattr(batched, "val_losses", val)
     monkeypatch.setattr(runner, "predict_proba", predict)
+    monkeypatch.setattr(runner, "fit", fit)
 
     def fits():
-        out, monitored = [], []
-        for kind, wins in events:
-            if kind == "monitor":
-                monitored = wins
-            else:
-                out.append((set(monitored), set(wins)))
-                monitored = []
-        return out
+        return [(monitored.get(i, set()), t) for i, t in enumerate(tests)]
 
     return fits
 
 
-def test_paper_monitors_the_test_split(trace):
+@pytest.mark.parametrize("trainer", TRAINERS)
+def test_paper_monitors_the_test_split(trace, trainer):
     # positive control: the instrumentation sees the leak the paper has
-    run_protocol("paper", _clips(), "LSTM", TINY)
+    run_protocol("paper", _clips(), "LSTM", _config(trainer))
     fits = trace()
     assert len(fits) == TINY.n_runs
     for monitored, test in fits:
         assert monitored == test
 
 
+@pytest.mark.parametrize("trainer", TRAINERS)
 @pytest.mark.parametrize("protocol", ["paper-val", "temporal", "strict"])
-def test_the_monitor_never_sees_a_test_window(trace, protocol):
+def test_the_monitor_never_sees_a_test_window(trace, protocol, trainer):
     data = _clips()
-    res = run_protocol(protocol, data, "GRU", TINY)
+    res = run_protocol(protocol, data, "GRU", _config(trainer))
     fits = trace()
     n_fits = TINY.n_runs * (TINY.n_folds if protocol == "strict" else 1)
     assert len(fits) == n_fits

@@ -50,6 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fast", action="store_true", help="batched extraction path (fp32 on CPU, bf16 on CUDA)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (extraction and training)")
     p.add_argument("--cache", help="extraction cache folder (default: $ANOMALY_REF_CACHE, else the platform cache dir)")
+    p.add_argument("--sequential", action="store_true",
+                   help="train the fits one after another instead of all at once (same results; for comparison)")
     p.add_argument("--seed", type=int, default=0, help="model/dropout seed of run 0; run r uses seed+r (default 0)")
     p.add_argument("--out", required=True, help="output folder for audit.json, audit.md, audit.png; its parent must exist")
     p.add_argument("--force", action="store_true", help="replace an existing audit in --out")
@@ -93,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
         protocols=tuple(protocols) if protocols else AuditConfig().protocols,
         heads=tuple(heads), scorers=tuple(scorers),
         protocol=ProtocolConfig(n_runs=args.runs, model_seed=args.seed, n_folds=args.folds,
-                                train=dataclasses.replace(TrainConfig(), max_epochs=args.max_epochs)),
+                                train=dataclasses.replace(TrainConfig(), max_epochs=args.max_epochs,
+                                                          trainer="sequential" if args.sequential else "batched")),
         oneclass=OneClassConfig(knn_k=args.knn_k, smooth=args.smooth),
     )
     plan = prepare(args.source, args.dataset, args.backbone, config, train_source=args.train_source,

@@ -44,6 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="model/dropout seed of run 0; run r uses seed+r (default 0)")
     p.add_argument("--max-epochs", type=int, default=50, help="epoch cap (default 50, as the paper)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--sequential", action="store_true",
+                   help="train the runs one after another instead of all at once (same results; for comparison)")
     p.add_argument("--out", metavar="JSON", help="write per-run metrics, summary and provenance here")
     p.set_defaults(func=_run)
 
@@ -102,7 +104,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"features: {n_normal} normal + {len(data.y) - n_normal} anomaly frames, dim {data.X.shape[1]}")
     config = ProtocolConfig(
         n_runs=args.runs, model_seed=args.seed, n_folds=args.folds,
-        train=dataclasses.replace(TrainConfig(), max_epochs=args.max_epochs),
+        train=dataclasses.replace(TrainConfig(), max_epochs=args.max_epochs,
+                                  trainer="sequential" if args.sequential else "batched"),
     )
     # Provenance is taken before training: the code and inputs as they were when the run began.
     prov = collect(

@@ -25,7 +25,8 @@ from .heads import HeadConfig, create_head
 from .metrics import binary_metrics, summarize
 from .sequences import SEQ_LEN, Windows, paper_sequences, temporal_windows
 from .splits import Split, carve_val, carve_val_clips, clip_folds, leaked_frame_share, paper_split
-from .train import TrainConfig, fit, predict_proba
+from .batched import fit_many
+from .train import History, TrainConfig, fit, predict_proba
 
 log = logging.getLogger(__name__)
 
@@ -176,23 +177,46 @@ def run_protocol(
             "none (no .frames.csv sidecars)"
         )
     windows, clips = build_windows(spec, data, config)
-    runs = [_run(spec, windows, clips, head, r, config, device, on_fit) for r in range(config.n_runs)]
+    jobs = [(r, split) for r in range(config.n_runs) for split in make_splits(spec, windows, clips, r, config)]
+    seeds = [config.model_seed + r + FOLD_SEED_STRIDE * split.fold for r, split in jobs]
+    models = [create_head(head, windows.X.shape[1], seq_len=config.seq_len, config=config.head, random_state=seed)
+              for seed in seeds]
+    t0 = time.perf_counter()
+    hists = train_models(models, windows, [s for _, s in jobs], seeds, config.train, device=device, on_fit=on_fit)
+    share = (time.perf_counter() - t0) / len(jobs)  # batched fits share one wall time
+    runs = []
+    for r in range(config.n_runs):
+        mine = [i for i, (run, _) in enumerate(jobs) if run == r]
+        runs.append(_score(windows, clips, [jobs[i][1] for i in mine], [models[i] for i in mine],
+                           [hists[i] for i in mine], [seeds[i] for i in mine], r, config, device, share))
+        log.info("%s %s run %d: %s (%d epochs)", spec.name, head, r, runs[-1].metrics, runs[-1].epochs)
     return ProtocolResult(spec.name, head, asdict(config), runs)
 
 
-def _run(spec: Protocol, windows: Windows, clips: np.ndarray | None, head: str, r: int,
-         config: ProtocolConfig, device: str, on_fit: Callable[[], None] | None) -> RunResult:
-    t0 = time.perf_counter()
-    splits = make_splits(spec, windows, clips, r, config)
+def train_models(models: list, windows: Windows, splits: list[Split], seeds: list[int], config: TrainConfig,
+                 *, device: str = "cpu", on_fit: Callable[[], None] | None = None) -> list[History]:
+    """Fit model i on ``splits[i].train`` with early stopping on ``splits[i].val``, seeded by
+    ``seeds[i]``: all at once (``config.trainer == "batched"``, the default) or one by one."""
+    if config.trainer == "batched":
+        return fit_many(models, windows, [s.train for s in splits], [s.val for s in splits],
+                        config=config, seeds=seeds, device=device, on_fit=on_fit)
+    hists = []
+    for model, s, seed in zip(models, splits, seeds):
+        hists.append(fit(model, windows.subset(s.train), windows.subset(s.val), config=config,
+                         random_state=seed, device=device))
+        if on_fit:
+            on_fit()
+    return hists
+
+
+def _score(windows: Windows, clips: np.ndarray | None, splits: list[Split], models: list, hists: list[History],
+           seeds: list[int], r: int, config: ProtocolConfig, device: str, share: float) -> RunResult:
+    """Score run ``r``'s fitted models on their test windows; k folds are pooled."""
     proba = np.full(len(windows), np.nan)
     scored = np.zeros(len(windows), bool)
     folds = []
-    for s in splits:
-        seed = config.model_seed + r + FOLD_SEED_STRIDE * s.fold
-        model = create_head(head, windows.X.shape[1], seq_len=config.seq_len, config=config.head, random_state=seed)
+    for s, model, hist, seed in zip(splits, models, hists, seeds):
         test = windows.subset(s.test)
-        hist = fit(model, windows.subset(s.train), windows.subset(s.val), config=config.train,
-                   random_state=seed, device=device)
         proba[s.test] = predict_proba(model, test, config.train.eval_batch_size, device)
         scored[s.test] = True
         folds.append(FoldResult(
@@ -203,20 +227,15 @@ def _run(spec: Protocol, windows: Windows, clips: np.ndarray | None, head: str, 
             test_frames_in_train=leaked_frame_share(windows, s.train, s.test),
             metrics=binary_metrics(test.labels, proba[s.test]),
         ))
-        if on_fit:
-            on_fit()
     idx = np.flatnonzero(scored)
-    metrics = binary_metrics(windows.labels[idx], proba[idx])
     one = folds[0] if len(folds) == 1 else None
-    result = RunResult(
-        run=r, split_seed=r, model_seed=config.model_seed + r, metrics=metrics,
+    return RunResult(
+        run=r, split_seed=r, model_seed=config.model_seed + r, metrics=binary_metrics(windows.labels[idx], proba[idx]),
         n_train=sum(f.n_train for f in folds), n_test=len(idx), epochs=max(f.epochs for f in folds),
         best_epoch=one.best_epoch if one else None, stopped_epoch=one.stopped_epoch if one else None,
-        weights_epoch=one.weights_epoch if one else None, seconds=round(time.perf_counter() - t0, 3),
+        weights_epoch=one.weights_epoch if one else None, seconds=round(share * len(folds), 3),
         monitor="test" if splits[0].monitor_is_test else "val",
         n_val=sum(f.n_val for f in folds),
         test_frames_in_train=float(np.mean([f.test_frames_in_train for f in folds])),
         folds=folds if len(folds) > 1 else [],
     )
-    log.info("%s %s run %d: %s (%d epochs)", spec.name, head, r, metrics, result.epochs)
-    return result

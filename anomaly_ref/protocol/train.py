@@ -10,18 +10,21 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import InputError
+from .adam import KerasAdam
 from .sequences import Windows
 
 log = logging.getLogger(__name__)
+
+TRAINERS = ("batched", "sequential")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     lr: float = 1e-4  # Adam learning rate of the notebooks
     betas: tuple[float, float] = (0.9, 0.999)  # Keras Adam defaults
-    # Keras' Adam epsilon value. Not bit-identical: Keras adds it to sqrt(v_hat * (1 - b2^t))
-    # inside its bias-corrected step, PyTorch to sqrt(v_hat); the difference is a factor
-    # sqrt(1 - b2^t) on an already negligible term, so we keep torch.optim.Adam.
+    # Keras' Adam epsilon, added to sqrt(v) as Keras does (protocol/adam.py; torch.optim.Adam
+    # adds it after bias correction, which differs measurably: tests/test_keras_parity.py).
     eps: float = 1e-7
     batch_size: int = 32
     max_epochs: int = 50
@@ -35,6 +38,13 @@ class TrainConfig:
     # gain nothing and, on a loaded machine, spin-waiting made steps 100x slower (3.5 ms
     # vs 385 ms per LSTM step measured on 2 busy cores). None leaves torch's setting alone.
     num_threads: int | None = 1
+    # "batched": every fit of a protocol at once, weights stacked on a model axis
+    # (protocol/batched.py); "sequential": one fit() after another. Same draws, same results.
+    trainer: str = "batched"
+
+    def __post_init__(self):
+        if self.trainer not in TRAINERS:
+            raise InputError(f"unknown trainer {self.trainer!r}; valid: {', '.join(TRAINERS)}")
 
 
 @dataclass
@@ -83,7 +93,7 @@ def fit(
     random_state: int = 0,
     device: str = "cpu",
 ) -> History:
-    """Train ``model`` in place with Adam + BCE, reshuffling every epoch.
+    """Train ``model`` in place with Keras' Adam + BCE, reshuffling every epoch.
 
     With ``val``, early stopping monitors its loss (the paper passes its TEST split here).
     random_state : seeds the epoch shuffles (a private numpy Generator) and dropout (a
@@ -91,7 +101,7 @@ def fit(
     """
     rng = np.random.default_rng(random_state)
     model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas, eps=config.eps)
+    opt = KerasAdam([p for p in model.parameters() if p.requires_grad], lr=config.lr, betas=config.betas, eps=config.eps)
     hist = History()
     threads = torch.get_num_threads()
     if config.num_threads:
