@@ -54,8 +54,8 @@ def make_windows(n_normal: int, n_anomaly: int, dim: int, seed: int = 0) -> Wind
     return paper_sequences(X, y)
 
 
-def _config(epochs: int, threads: int, trainer: str) -> TrainConfig:
-    return TrainConfig(max_epochs=epochs, patience=epochs, num_threads=threads, trainer=trainer)
+def _config(epochs: int, threads: int, trainer: str, precision: str = "fp32") -> TrainConfig:
+    return TrainConfig(max_epochs=epochs, patience=epochs, num_threads=threads, trainer=trainer, precision=precision)
 
 
 def _sync(device: str) -> None:
@@ -75,13 +75,14 @@ def time_sequential(w: Windows, head: str, epochs: int, device: str, threads: in
     return time.perf_counter() - t
 
 
-def time_batched(w: Windows, head: str, epochs: int, device: str, threads: int = 1, runs: int = RUNS) -> float:
+def time_batched(w: Windows, head: str, epochs: int, device: str, threads: int = 1, precision: str = "fp32",
+                 runs: int = RUNS) -> float:
     """Seconds for the ``runs`` runs of ``head``, all at once."""
     splits = [paper_split(w, r) for r in range(runs)]
     models = [create_head(head, w.X.shape[1], random_state=r) for r in range(runs)]
     t = time.perf_counter()
     fit_many(models, w, [s[0] for s in splits], [s[1] for s in splits],
-             config=_config(epochs, threads, "batched"), seeds=list(range(runs)), device=device)
+             config=_config(epochs, threads, "batched", precision), seeds=list(range(runs)), device=device)
     _sync(device)
     return time.perf_counter() - t
 
@@ -107,28 +108,36 @@ def time_keras(w: Windows, head: str, epochs: int, threads: int = 1) -> float:
         torch.set_num_threads(before)
 
 
+def plans(args) -> list[tuple[str, int, str]]:
+    """(trainer, threads, precision) rows of the table."""
+    out = [("sequential", 1, "fp32")]
+    out += [("batched", t, "fp32") for t in args.threads]
+    out += [("batched", args.threads[-1], "bf16")] if args.bf16 else []
+    out += [("keras", 1, "fp32")] if args.keras else []
+    return out
+
+
+def time_fits(w: Windows, head: str, trainer: str, threads: int, precision: str, epochs: int, device: str) -> float:
+    if trainer == "sequential":
+        return time_sequential(w, head, epochs, device, threads)
+    if trainer == "batched":
+        return time_batched(w, head, epochs, device, threads, precision)
+    return time_keras(w, head, epochs, threads)
+
+
 def pair_table(args, heads) -> list[dict]:
     rows = []
     for size in args.sizes:
         w = make_windows(*SIZES[size])
-        plans = [("sequential", 1), *(("batched", t) for t in args.threads)]
-        if args.keras:
-            plans.append(("keras", 1))
-        for trainer, threads in plans:
-            seconds = {}
-            for head in heads:
-                if trainer == "sequential":
-                    seconds[head] = time_sequential(w, head, args.epochs, args.device, threads)
-                elif trainer == "batched":
-                    seconds[head] = time_batched(w, head, args.epochs, args.device, threads)
-                else:
-                    seconds[head] = time_keras(w, head, args.epochs, threads)
+        for trainer, threads, precision in plans(args):
+            seconds = {head: time_fits(w, head, trainer, threads, precision, args.epochs, args.device)
+                       for head in heads}
             total = sum(seconds.values())
             rows.append({"size": size, "windows": len(w), "dim": w.X.shape[1], "trainer": trainer,
-                         "threads": threads, "epochs": args.epochs, "seconds": total, "per_head": seconds,
-                         "projected_50_epochs_s": total * 50 / args.epochs})
-            print(f"{size:>5} {trainer:>10} threads={threads}: 20 fits x {args.epochs} epochs in {total:7.1f} s "
-                  f"(50 epochs: {total * 50 / args.epochs:8.0f} s)", flush=True)
+                         "threads": threads, "precision": precision, "epochs": args.epochs, "seconds": total,
+                         "per_head": seconds, "projected_50_epochs_s": total * 50 / args.epochs})
+            print(f"{size:>5} {trainer:>10} threads={threads} {precision}: 20 fits x {args.epochs} epochs in "
+                  f"{total:7.1f} s (50 epochs: {total * 50 / args.epochs:8.0f} s)", flush=True)
     return rows
 
 
@@ -138,24 +147,25 @@ def sweep_projection(args, heads) -> dict:
     dims = sorted({b.feature_dim for b in registry.BACKBONES.values() if b.in_paper})
     n = 2010  # reference set: windows are alike, cost scales with their number
     cost = {}
-    for trainer in ("sequential", "batched"):
+    trainers = [p for p in plans(args) if p[0] != "keras" and (p[0] == "sequential" or p[1] == args.threads[-1])]
+    for trainer, threads, precision in trainers:
+        label = f"{trainer}-{precision}-{threads}t"
         for dim in dims:
             w = make_windows(n // 5, n - n // 5, dim)
             train_windows = RUNS * len(paper_split(w, 0)[0])
             for head in heads:
-                fn = time_sequential if trainer == "sequential" else time_batched
-                kw = {"threads": args.threads[-1]} if trainer == "batched" else {}
-                cost[(trainer, head, dim)] = fn(w, head, args.epochs, args.device, **kw) / (args.epochs * train_windows)
-                print(f"cost {trainer:>10} {head:>9} dim {dim:>4}: {cost[(trainer, head, dim)] * 1e6:7.1f} us/window-epoch",
+                seconds = time_fits(w, head, trainer, threads, precision, args.epochs, args.device)
+                cost[(label, head, dim)] = seconds / (args.epochs * train_windows)
+                print(f"cost {label:>18} {head:>9} dim {dim:>4}: {cost[(label, head, dim)] * 1e6:7.1f} us/window-epoch",
                       flush=True)
-    total = {"sequential": 0.0, "batched": 0.0}
+    total = {label: 0.0 for label, _, _ in cost}
     for dataset, rows in SWEEP_ROWS.items():
         train_windows = RUNS * int(0.8 * (rows - 9))
         for backbone in registry.paper_backbones():
             dim = registry.BACKBONES[backbone].feature_dim
             for head in heads:
-                for trainer in total:
-                    total[trainer] += cost[(trainer, head, dim)] * train_windows * 50
+                for label in total:
+                    total[label] += cost[(label, head, dim)] * train_windows * 50
     return {"dims": dims, "epochs_measured": args.epochs, "rows": SWEEP_ROWS,
             "cost_us_per_window_epoch": {f"{t}/{h}/{d}": c * 1e6 for (t, h, d), c in cost.items()},
             "sweep_seconds_50_epochs": total}
@@ -164,18 +174,18 @@ def sweep_projection(args, heads) -> dict:
 def to_markdown(rows: list[dict], sweep: dict | None, device: str) -> str:
     base = {(r["size"]): r["seconds"] for r in rows if r["trainer"] == "sequential"}
     keras = {(r["size"]): r["seconds"] for r in rows if r["trainer"] == "keras"}
-    lines = [f"device {device}; {torch.__version__}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}", "",
-             "| size | windows x dim | trainer | threads | 20 fits x epochs (s) | 20 fits x 50 epochs (projected, s) "
-             "| vs sequential | vs Keras |", "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines = [f"device {device}; torch {torch.__version__}; {os.cpu_count()} CPUs; load average "
+             f"{os.getloadavg()[0]:.2f}", "",
+             "| size | windows x dim | trainer | threads | precision | 20 fits x epochs (s) "
+             "| 20 fits x 50 epochs (projected, s) | vs sequential | vs Keras |", "|---|---|---|---:|---|---:|---:|---:|---:|"]
     for r in rows:
         vs_k = f"{keras[r['size']] / r['seconds']:.1f}x" if r["size"] in keras else "—"
-        lines.append(f"| {r['size']} | {r['windows']} x {r['dim']} | {r['trainer']} | {r['threads']} | "
+        lines.append(f"| {r['size']} | {r['windows']} x {r['dim']} | {r['trainer']} | {r['threads']} | {r['precision']} | "
                      f"{r['seconds']:.1f} ({r['epochs']} ep) | {r['projected_50_epochs_s']:.0f} | "
                      f"{base[r['size']] / r['seconds']:.2f}x | {vs_k} |")
     if sweep:
-        s = sweep["sweep_seconds_50_epochs"]
-        lines += ["", f"480-fit sweep, 50 epochs each (projected): sequential {s['sequential'] / 3600:.2f} h, "
-                      f"batched {s['batched'] / 3600:.2f} h"]
+        lines += ["", "480-fit sweep, 50 epochs each (projected): " + ", ".join(
+            f"{label} {sec / 3600:.2f} h" for label, sec in sweep["sweep_seconds_50_epochs"].items())]
     return "\n".join(lines) + "\n"
 
 
@@ -187,6 +197,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=lambda s: [int(t) for t in s.split(",")], default=[1, 2],
                    help="torch threads for the batched trainer (default 1,2)")
     p.add_argument("--keras", action=argparse.BooleanOptionalAction, default=True, help="time the Keras models too")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
+                   help="time the batched trainer's bf16 input GEMMs too")
     p.add_argument("--sweep", action=argparse.BooleanOptionalAction, default=True, help="project the 480-fit sweep")
     p.add_argument("--out", type=Path, help="folder for train_speed_<device>.md and .json")
     args = p.parse_args(argv)

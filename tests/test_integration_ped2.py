@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from anomaly_ref.protocol.features import prepare_pair
-from anomaly_ref.protocol.features import pair_features
+from anomaly_ref.protocol.features import pair_features, prepare_pair
 from anomaly_ref.protocol.runner import ProtocolConfig, run_protocol
+from anomaly_ref.protocol.train import TrainConfig
+from anomaly_ref.results.compare import Tolerance, diff, failures
 
 pytestmark = pytest.mark.slow
 
@@ -42,11 +43,33 @@ def test_ped2_features_are_complete_and_finite(ped2_lite0):
     assert labels.sum() == 1648  # official gt_frame ranges, README of the data
 
 
-def test_paper_protocol_lstm_auc_on_real_ped2(ped2_lite0):
+@pytest.fixture(scope="module")
+def lstm_runs(ped2_lite0):
+    """The paper protocol's 5 LSTM runs on the real features, batched (the default) and sequential."""
     X, labels = ped2_lite0
     pair = prepare_pair(X[labels == 0], X[labels == 1])
     assert (pair.n_normal, pair.n_anomaly) == (362, 1648)
-    result = run_protocol("paper", pair_features(pair), "LSTM", ProtocolConfig())
+    return {trainer: run_protocol("paper", pair_features(pair), "LSTM",
+                                  ProtocolConfig(train=TrainConfig(trainer=trainer)))
+            for trainer in ("batched", "sequential")}
+
+
+def test_paper_protocol_lstm_auc_on_real_ped2(lstm_runs):
+    result = lstm_runs["batched"]
     auc_mean, auc_std = result.summary["roc_auc"]
     assert len(result.runs) == 5
     assert auc_mean >= 0.98, f"LSTM mean ROC-AUC {auc_mean:.4f} ± {auc_std:.4f} < 0.98"
+
+
+def test_batched_and_sequential_agree_on_real_ped2(lstm_runs):
+    """Dropout on, 50 epochs, real features: the 5-run summaries lie within the bench's
+    tolerance band of each other (they make the same draws, so in fact they coincide up to
+    float rounding: every run's epochs agree and its metrics to 1e-3)."""
+    batched, sequential = lstm_runs["batched"], lstm_runs["sequential"]
+    tol = Tolerance()
+    diffs = diff(batched.summary, sequential.summary)
+    assert failures(diffs, tol) == []
+    for a, b in zip(batched.runs, sequential.runs):
+        assert (a.epochs, a.best_epoch) == (b.epochs, b.best_epoch)
+        for m in a.metrics:
+            assert abs(a.metrics[m] - b.metrics[m]) <= 1e-3, (m, a.metrics[m], b.metrics[m])

@@ -55,15 +55,20 @@ def stacked_step(params: Iterable[torch.Tensor], state: dict, active: torch.Tens
 
 
 def _update(p, g, m, v, alpha, b1, b2, eps, active=None) -> None:
-    """The Keras update of one tensor, in place; rows where ``active`` is False untouched."""
-    if active is None:  # the common case: in place, no temporaries beyond two
+    """The Keras update of one tensor, in place; rows where ``active`` is False untouched.
+
+    ``alpha`` is a tensor broadcastable to ``p`` (one step size per model). The order of
+    operations is the torch backend's (multiply, then add), so results match Keras to the
+    last bits that float32 rounding leaves (tests/test_keras_parity.py).
+    """
+    if active is None:  # every model steps: in place, one temporary
         m.mul_(b1).add_(g, alpha=1 - b1)
-        v.mul_(b2).add_(g * g, alpha=1 - b2)
-        p.sub_((m * alpha) / (v.sqrt() + eps))
+        v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        p.sub_(torch.mul(m, alpha).div_(v.sqrt().add_(eps)))
         return
-    m_new = torch.add(m * b1, g, alpha=1 - b1)  # the same arithmetic as the in-place path
-    v_new = torch.add(v * b2, g * g, alpha=1 - b2)
-    p_new = p - (m_new * alpha) / (v_new.sqrt() + eps)
+    m_new = torch.add(m * b1, g, alpha=1 - b1)
+    v_new = torch.addcmul(v * b2, g, g, value=1 - b2)
+    p_new = p - torch.mul(m_new, alpha).div_(v_new.sqrt().add_(eps))
     m.copy_(torch.where(active, m_new, m))
     v.copy_(torch.where(active, v_new, v))
     p.copy_(torch.where(active, p_new, p))

@@ -61,6 +61,9 @@ class StackedHeads(nn.Module):
             else:  # e.g. LSTM/SimpleRNN's second bias, frozen at zero as in Keras
                 self.register_buffer(_key(name), stacked.clone())
         self.p_drop = first.classifier[0].p
+        # Set by fit_many: run the wide input GEMMs (frames x weights) in this dtype (bf16),
+        # weights and everything else staying float32. None: float32 throughout.
+        self.gemm_dtype: torch.dtype | None = None
 
     def param(self, name: str, rows: torch.Tensor | None = None) -> torch.Tensor:
         t = self.params[_key(name)] if self.trainable[name] else getattr(self, _key(name))
@@ -99,11 +102,11 @@ class StackedHeads(nn.Module):
             for i, rnn in enumerate(t.rnns):
                 if i:  # nn.LSTM's batch_first output is laid out time-major: nn.Dropout draws in that order
                     h = _dropout(h, t.between.p, gens, n_valid, time_major=True)
-                h = _rnn(rnn, f"rnns.{i}.", P, h, last=i == len(t.rnns) - 1)
+                h = _rnn(rnn, f"rnns.{i}.", P, h, last=i == len(t.rnns) - 1, dtype=self.gemm_dtype if i == 0 else None)
         elif isinstance(t, DenseHead):
-            h = torch.relu(_linear(x.flatten(2), "flat.1.", P))
+            h = torch.relu(_linear(x.flatten(2), "flat.1.", P, self.gemm_dtype))
         elif isinstance(t, LastFrameHead):
-            h = torch.relu(_linear(x[:, :, -1], "dense.0.", P))
+            h = torch.relu(_linear(x[:, :, -1], "dense.0.", P, self.gemm_dtype))
         else:  # a new head class needs its stacked forward here
             raise NotImplementedError(f"no stacked forward for {type(t).__name__}")
         h = _dropout(h, self.p_drop, gens, n_valid)
@@ -122,9 +125,17 @@ def _key(name: str) -> str:
     return name.replace(".", "__")
 
 
-def _linear(x: torch.Tensor, prefix: str, P: Callable) -> torch.Tensor:
-    """(k, B, in) -> (k, B, out) with each model's own weight (k, out, in) and bias (k, out)."""
-    return torch.baddbmm(P(prefix + "bias").unsqueeze(1), x, P(prefix + "weight").transpose(1, 2))
+def _linear(x: torch.Tensor, prefix: str, P: Callable, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """(k, B, in) -> (k, B, out) through layer ``prefix`` (weight (k, out, in), bias (k, out))."""
+    return _affine(x, P(prefix + "weight"), P(prefix + "bias"), dtype)
+
+
+def _affine(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``x @ w^T + b`` per model; with ``dtype`` the product runs in that precision and the
+    bias is added in float32."""
+    if dtype is None:
+        return torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
+    return torch.bmm(x.to(dtype), w.transpose(1, 2).to(dtype)).float() + b.unsqueeze(1)
 
 
 def _dropout(x: torch.Tensor, p: float, gens, n_valid, time_major: bool = False) -> torch.Tensor:
@@ -142,14 +153,15 @@ def _dropout(x: torch.Tensor, p: float, gens, n_valid, time_major: bool = False)
     return x * mask
 
 
-def _rnn(rnn: nn.RNNBase, prefix: str, P: Callable, x: torch.Tensor, last: bool) -> torch.Tensor:
+def _rnn(rnn: nn.RNNBase, prefix: str, P: Callable, x: torch.Tensor, last: bool,
+         dtype: torch.dtype | None = None) -> torch.Tensor:
     """One recurrent layer of k models, PyTorch's gate formulas: (k, B, T, in) -> (k, B, T, U),
-    or (k, B, U) (the last hidden state) when ``last``."""
+    or (k, B, U) (the last hidden state) when ``last``. ``dtype``: precision of the input
+    projection (all frames x input weights, the one wide GEMM); the recurrence stays float32."""
     k, B, T, _ = x.shape
-    w_ih, b_ih = P(prefix + "weight_ih_l0"), P(prefix + "bias_ih_l0")
+    G, U = P(prefix + "weight_ih_l0").shape[1], rnn.hidden_size
     w_hh_t, b_hh = P(prefix + "weight_hh_l0").transpose(1, 2), P(prefix + "bias_hh_l0").unsqueeze(1)
-    G, U = w_ih.shape[1], rnn.hidden_size
-    xp = torch.baddbmm(b_ih.unsqueeze(1), x.reshape(k, B * T, -1), w_ih.transpose(1, 2)).view(k, B, T, G)
+    xp = _affine(x.reshape(k, B * T, -1), P(prefix + "weight_ih_l0"), P(prefix + "bias_ih_l0"), dtype).view(k, B, T, G)
     h = x.new_zeros(k, B, U)
     c = x.new_zeros(k, B, U) if isinstance(rnn, nn.LSTM) else None
     out = []
@@ -242,6 +254,7 @@ def fit_many(
         torch.set_num_threads(config.num_threads)
     try:
         stack = StackedHeads(models).to(device)
+        stack.gemm_dtype = {"fp32": None, "bf16": torch.bfloat16}[config.precision]
         hists = _fit(stack, windows, [np.asarray(t) for t in train_idx], val_idx, config, seeds, device, on_fit)
     finally:
         torch.set_num_threads(threads)

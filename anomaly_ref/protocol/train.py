@@ -17,6 +17,7 @@ from .sequences import Windows
 log = logging.getLogger(__name__)
 
 TRAINERS = ("batched", "sequential")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -34,17 +35,27 @@ class TrainConfig:
     # stopping fired or the epoch cap was reached. (Keras 2 restored only on an early stop.)
     restore_best_weights: bool = True
     eval_batch_size: int = 1024  # inference only; does not change results
-    # CPU intra-op threads while training. The heads are tiny (B=32, T=10): extra threads
-    # gain nothing and, on a loaded machine, spin-waiting made steps 100x slower (3.5 ms
-    # vs 385 ms per LSTM step measured on 2 busy cores). None leaves torch's setting alone.
-    num_threads: int | None = 1
+    # CPU intra-op threads while training; None: the trainer's own choice. Sequential fits
+    # use 1: the heads are tiny (B=32, T=10), extra threads gain nothing and, on a loaded
+    # machine, spin-waiting made steps 100x slower (3.5 ms vs 385 ms per LSTM step measured
+    # on 2 busy cores). The batched trainer's GEMMs are K times wider: it keeps torch's
+    # setting (all cores, or OMP_NUM_THREADS), 1.5x faster on 2 idle cores (bench/RESULTS.md).
+    num_threads: int | None = None
     # "batched": every fit of a protocol at once, weights stacked on a model axis
     # (protocol/batched.py); "sequential": one fit() after another. Same draws, same results.
     trainer: str = "batched"
+    # "fp32" as Keras trains. "bf16" (batched trainer only): the wide input GEMMs (frames x
+    # input weights) in bfloat16 on float32 weights, ~2x faster on AVX-512-bf16 CPUs and
+    # GPUs; not Keras' arithmetic, so results move within run-to-run noise (bench/RESULTS.md).
+    precision: str = "fp32"
 
     def __post_init__(self):
         if self.trainer not in TRAINERS:
             raise InputError(f"unknown trainer {self.trainer!r}; valid: {', '.join(TRAINERS)}")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"unknown precision {self.precision!r}; valid: {', '.join(PRECISIONS)}")
+        if self.precision != "fp32" and self.trainer != "batched":
+            raise InputError(f"precision {self.precision!r} needs the batched trainer (the sequential one is Keras' float32)")
 
 
 @dataclass
@@ -104,8 +115,7 @@ def fit(
     opt = KerasAdam([p for p in model.parameters() if p.requires_grad], lr=config.lr, betas=config.betas, eps=config.eps)
     hist = History()
     threads = torch.get_num_threads()
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
+    torch.set_num_threads(config.num_threads or 1)
     # manual_seed below also seeds every CUDA generator: fork those too when training on CUDA.
     cuda = torch.device(device).type == "cuda"
     forked = list(range(torch.cuda.device_count())) if cuda else []
