@@ -29,9 +29,11 @@ def replacing(paths: Sequence[Path]) -> Iterator[list[Path]]:
     """Temporary paths in the final files' folders; moved onto ``paths`` (``os.replace``)
     when the block ends without error, deleted when it raises."""
     temps = []
+    mode = _umask_mode()
     try:
         for path in paths:
             fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            os.fchmod(fd, mode)  # mkstemp makes 0600; the final file gets what open() would give
             os.close(fd)
             temps.append(Path(temp))
         yield temps
@@ -40,6 +42,13 @@ def replacing(paths: Sequence[Path]) -> Iterator[list[Path]]:
     finally:
         for temp in temps:
             temp.unlink(missing_ok=True)  # only those not moved into place
+
+
+def _umask_mode() -> int:
+    """0666 less the process umask: the mode a plain ``open(path, "w")`` would create."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -67,6 +67,7 @@ def test_bench_passes_and_writes_report(mirror, tmp_path):
     assert {r["metric"] for r in doc["rows"]} == {"accuracy", "precision", "recall", "f1", "roc_auc"}
     assert doc["rows"][0]["paper"] == [0.9967, 0.0013]  # ped2/convnext_tiny/LSTM accuracy, workbook
     assert len(doc["provenance"]["inputs"]) == 2
+    assert doc["provenance"]["config"]["trainer"] == "batched"  # the default path of the bench
     md = (tmp_path / "report" / "reproduce.md").read_text()
     assert "| ped2 | convnext_tiny | LSTM | accuracy |" in md
 

@@ -62,3 +62,20 @@ def test_open_features_and_write_text_refuse_existing_files(tmp_path):
     with pytest.raises(InputError, match=r"refusing to overwrite .*r\.json"):
         write_text(tmp_path / "r.json", "[]")
     assert write_text(tmp_path / "r.json", "[]", force=True).read_text() == "[]"
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    """Atomic writes go through mkstemp (mode 0600); the final files must not stay private."""
+    import os
+    import stat
+
+    from anomaly_ref.fileio import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "a.json", "{}")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        paths = write_paper_files(tmp_path / "f", "convnext_tiny", np.zeros((3, 2), np.float32), [1, 1, 1], [0, 1, 2], [0, 1, 0])
+        assert all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in paths.values())
+    finally:
+        os.umask(old)
