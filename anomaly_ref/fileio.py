@@ -8,11 +8,13 @@ never leaves a truncated file under a real name.
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -57,3 +59,20 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     with replacing([path]) as (temp,):
         temp.write_text(text, encoding="utf-8")
     return path
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN, inf) replaced by None."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def dumps_json(doc: Any) -> str:
+    """Standard JSON text of a result document: NaN and inf (an undefined ROC-AUC, say)
+    become ``null``, which strict parsers accept; ``NaN`` literals they reject."""
+    return json.dumps(_finite(doc), indent=2, allow_nan=False, default=str) + "\n"

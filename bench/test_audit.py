@@ -4,7 +4,8 @@ For each dataset with frames in ``$ANOMALY_REF_SHARED/data`` (UCSD Ped2 today: i
 clips and 16 normal training clips), runs the whole protocol ladder (``registry.PROTOCOLS``)
 with every audit head and one-class scorer, and writes ``audit-<dataset>-<backbone>/``
 (audit.json, audit.md, audit.png) into the bench report folder
-(``$ANOMALY_REF_REPORT_DIR``, default ``./anomaly-ref-report``) beside ``reproduce.md``.
+(``$ANOMALY_REF_REPORT_DIR``, default ``./anomaly-ref-report``) beside ``reproduce.md``, and
+the ladder tables of all audits there into its ``audit.md``.
 
 Cases: ``tf_efficientnet_lite0`` with its real ImageNet weights, and ``convnext_tiny`` (the
 paper's first backbone) with random weights, since the hub is unreachable offline; set
@@ -35,6 +36,22 @@ CASES = [
 ]
 
 
+def summarize(report: Path) -> Path:
+    """``audit.md`` in the bench report: the ladder table of every audit there, each under its
+    title, rewritten after each case (the full pages are in the ``audit-*/`` folders)."""
+    import json
+
+    from anomaly_ref.fileio import atomic_write_text
+    from anomaly_ref.results.audit_report import ladder_paragraph, ladder_table, title
+
+    parts = ["# Leakage audits in this bench report", ""]
+    for path in sorted(report.glob("audit-*/audit.json")):
+        doc = json.loads(path.read_text())
+        parts += [f"## {title(doc)}", "", ladder_paragraph(doc), ladder_table(doc),
+                  f"Full page: [{path.parent.name}/audit.md]({path.parent.name}/audit.md)", ""]
+    return atomic_write_text(report / "audit.md", "\n".join(parts))
+
+
 @pytest.mark.parametrize("dataset, backbone, pretrained", CASES)
 def test_audit(dataset, backbone, pretrained):
     import torch
@@ -54,8 +71,9 @@ def test_audit(dataset, backbone, pretrained):
     config = dataclasses.replace(AuditConfig(), protocol=ProtocolConfig(n_runs=runs))
     plan = prepare(test_frames, dataset, backbone, config, train_source=train_frames, pretrained=pretrained)
     doc = execute(plan, device=device, progress=True)
-    out = Path(os.environ.get("ANOMALY_REF_REPORT_DIR", "anomaly-ref-report")) / f"audit-{dataset}-{backbone}"
-    write_audit(doc, out)
+    report = Path(os.environ.get("ANOMALY_REF_REPORT_DIR", "anomaly-ref-report"))
+    write_audit(doc, report / f"audit-{dataset}-{backbone}")
+    summarize(report)
 
     assert plan.skipped == [] and doc["audit"]["protocols"] == list(registry.PROTOCOLS)
     for entry in doc["results"]:

@@ -82,15 +82,17 @@ def test_table_has_one_row_per_rung_in_ladder_order_and_a_column_per_head_and_sc
     doc["results"] = doc["results"][::-1]  # the table orders by the ladder, not by the document
     table = ladder_table(doc)
     header = [c.strip() for c in table.splitlines()[0].strip("|").split("|")]
-    assert header == ["rung", *HEADS, *SCORERS, "early stopping watches", "test frames inside training windows"]
+    assert header == ["rung", *HEADS, *SCORERS, "early stopping watches", "test frames inside training windows",
+                      "test frames inside watched windows"]
     rows = table_rows(table)
     assert list(rows) == list(registry.PROTOCOLS)
     assert all(len(cells) == len(header) - 1 for cells in rows.values())
-    assert rows["paper"][-2:] == ["test split", "50.0%"]
-    assert rows["temporal"][-2:] == ["validation split", "99.8%"]
+    assert rows["paper"][-3:-1] == ["test split", "50.0%"]
+    assert rows["temporal"][-3:-1] == ["validation split", "99.8%"]
     assert rows["standard"][:len(HEADS)] == ["—"] * len(HEADS)  # no heads on the one-class rung
     assert rows["strict"][len(HEADS):len(HEADS) + 2] == ["—", "—"]  # no scorers on supervised rungs
-    assert rows["standard"][len(HEADS):] == ["0.9012 ± 0.0000 (acc 0.950)", "0.8811 ± 0.0000 (acc 0.950)", "—", "0.0%"]
+    assert rows["standard"][len(HEADS):] == ["0.9012 ± 0.0000 (acc 0.950)", "0.8811 ± 0.0000 (acc 0.950)", "—", "0.0%",
+                                             "—"]
 
 
 def test_table_cell_text_for_a_known_value():
@@ -221,10 +223,23 @@ def test_write_audit_writes_the_three_files(tmp_path):
     paths = write_audit(doc, tmp_path / "audit")
     assert set(paths) == {"json", "md", "png"}
     assert sorted(p.name for p in (tmp_path / "audit").iterdir()) == ["audit.json", "audit.md", "audit.png"]
-    assert "NaN" in paths["json"].read_text()  # NaN stays NaN
-    assert math.isnan(json.loads(paths["json"].read_text())["results"][0]["summary"]["roc_auc"]["mean"])
+    text = paths["json"].read_text()
+    assert "NaN" not in text  # standard JSON: an undefined ROC-AUC is null
+    back = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert back["results"][0]["summary"]["roc_auc"]["mean"] is None
+    assert to_markdown(back) == to_markdown(doc)  # the file renders as the document did
     assert paths["md"].read_text(encoding="utf-8") == to_markdown(doc)
     assert paths["png"].read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_write_audit_failing_render_keeps_the_results_apart(tmp_path, monkeypatch):
+    import anomaly_ref.results.audit_report as ar
+
+    monkeypatch.setattr(ar, "plot_ladder", lambda doc: 1 / 0)
+    with pytest.raises(RuntimeError, match="rendering the audit failed .*results are saved in .*audit.unrendered.json"):
+        write_audit(full_doc(), tmp_path / "audit")
+    assert [p.name for p in (tmp_path / "audit").iterdir()] == ["audit.unrendered.json"]
+    assert json.loads((tmp_path / "audit" / "audit.unrendered.json").read_text())["audit"]["dataset"] == "ped2"
 
 
 def test_write_audit_failing_render_leaves_old_files_untouched(tmp_path, monkeypatch):
@@ -238,7 +253,9 @@ def test_write_audit_failing_render_leaves_old_files_untouched(tmp_path, monkeyp
     monkeypatch.setattr(audit_report, "plot_ladder", broken)
     with pytest.raises(RuntimeError, match="plot failed"):
         write_audit(make_doc(rung("paper", 0.5)), out)
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # byte-identical, no temp files
+    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert after.pop("audit.unrendered.json")  # the new results, set apart
+    assert after == before  # the earlier audit byte-identical, no temp files
 
 
 def test_write_audit_needs_the_parent_folder(tmp_path):

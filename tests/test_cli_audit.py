@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,6 +62,7 @@ def _one_error_line(capsys, rc):
     (["--folds", "7"], "strict split: 7 folds need at least 7 clips, found 6"),
     (["--clips", "1,99"], "clips ['99'] not found; it has clips 1, 2, 3, 4, 5, 6"),
     (["--train-clips", "1"], "--train-clips selects training clips, but no --train-source was given"),
+    (["--sequential", "--precision", "bf16"], "--precision bf16 needs the batched trainer; drop --sequential"),
 ])
 def test_bad_input_is_one_line_before_any_work(tmp_path, capsys, no_extraction, args, message):
     folder = _features_folder(tmp_path)
@@ -83,6 +85,26 @@ def test_a_class_in_too_few_clips_is_refused(tmp_path, capsys):
     rc = _audit("--source", str(folder), "--clips", "1,2", "--folds", "3", "--protocol", "strict",
                 "--out", str(tmp_path / "out"))
     assert "3 folds need at least 3 clips, found 2" in _one_error_line(capsys, rc)
+
+
+def test_feature_files_of_another_backbone_are_named(tmp_path, capsys, no_extraction):
+    folder = _features_folder(tmp_path)
+    rc = main(["audit", "--dataset", "ped2", "--backbone", "convnext_tiny", "--source", str(folder),
+               "--out", str(tmp_path / "out")])
+    err = _one_error_line(capsys, rc)
+    assert "expected normal_features_convnext_tiny.npy, found normal_features_tf_efficientnet_lite0.npy" in err
+
+
+def test_repeated_names_run_once(tmp_path, capsys):
+    folder = _features_folder(tmp_path)
+    out = tmp_path / "out"
+    assert _audit("--source", str(folder), "--protocol", "paper,paper", "--head", "LSTM", "--head", "LSTM",
+                  "--runs", "1", "--max-epochs", "1", "--out", str(out)) == 0
+    doc = json.loads((out / "audit.json").read_text())
+    assert [(r["protocol"], r["head"]) for r in doc["results"]] == [("paper", "LSTM")]
+    # the feature files and their sidecars are hashed into provenance
+    assert sorted(Path(p).name for p in doc["provenance"]["inputs"]) == sorted(
+        p.name for p in folder.iterdir())
 
 
 def test_an_existing_audit_is_not_replaced_without_force(tmp_path, capsys):

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from anomaly_ref.errors import UnknownNameError
-from anomaly_ref.protocol.heads import HeadConfig, create_head
+from anomaly_ref.protocol.heads import Dropout, HeadConfig, create_head
 from anomaly_ref.registry import HEADS
 
 D, T, U = 12, 10, 32
@@ -86,7 +86,20 @@ def test_dense_layers_glorot_and_zero_bias():
 
 def test_dropout_rate_and_seeded_init():
     model = create_head("LSTM_GRU", D, config=HeadConfig(dropout=0.3))
-    assert [m.p for m in model.modules() if isinstance(m, nn.Dropout)] == [0.3, 0.3, 0.3]
+    assert [m.p for m in model.modules() if isinstance(m, Dropout)] == [0.3, 0.3, 0.3]
+
+
+def test_dropout_is_nn_dropout_arithmetic():
+    # same generator state, contiguous input: the same mask and output as nn.Dropout draws
+    x = torch.randn(32, 16)
+    d = Dropout(0.3).train()
+    torch.manual_seed(5)
+    ours = d(x)
+    torch.manual_seed(5)
+    theirs = nn.Dropout(0.3).train()(x)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+    assert torch.equal(d.eval()(x), x)
+    assert (ours == 0).float().mean().item() == pytest.approx(0.3, abs=0.1)
     a, b, c = (create_head("GRU", D, random_state=s).state_dict() for s in (1, 1, 2))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["classifier.1.weight"], c["classifier.1.weight"])

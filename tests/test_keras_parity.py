@@ -82,34 +82,43 @@ def test_b_adam_steps_match_keras_and_torch_adam_does_not(name):
     assert torch_adam > 10 * max(ours, 1e-7), f"torch.optim.Adam only {torch_adam:.2e} away"
 
 
-def _entries(model, kind: str) -> np.ndarray:
-    """Weights of one kind, flattened: 'kernel' (input kernels), 'recurrent', 'dense'."""
+RNN = {"LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU, "SimpleRNN": torch.nn.RNN}
+
+
+def _entries(model, head: str, kind: str) -> np.ndarray:
+    """Weights of one kind, flattened: 'kernel' (the recurrent layer's input kernel),
+    'recurrent' (its recurrent kernel), 'dense' (the classifier's Dense(16) kernel)."""
     if not isinstance(model, k.Model):  # (Keras models on the torch backend are torch Modules too)
-        rnn = next(m for m in model.modules() if isinstance(m, torch.nn.LSTM))
-        lin = model.classifier[1]
-        w = {"kernel": rnn.weight_ih_l0, "recurrent": rnn.weight_hh_l0, "dense": lin.weight}[kind]
+        rnn = next(m for m in model.modules() if isinstance(m, RNN[head]))
+        w = {"kernel": rnn.weight_ih_l0, "recurrent": rnn.weight_hh_l0, "dense": model.classifier[1].weight}[kind]
         return w.detach().numpy().ravel()
-    lstm, dense = model.layers[0], model.layers[2]
-    w = {"kernel": lstm.get_weights()[0], "recurrent": lstm.get_weights()[1], "dense": dense.get_weights()[0]}[kind]
+    rnn, dense = model.layers[0], model.layers[2]
+    w = {"kernel": rnn.get_weights()[0], "recurrent": rnn.get_weights()[1], "dense": dense.get_weights()[0]}[kind]
     return w.ravel()
 
 
+def _torch_default(head: str, kind: str) -> np.ndarray:
+    """What PyTorch's own initialisation draws for that weight (no _keras_init)."""
+    if kind == "dense":
+        return torch.nn.Linear(32, 16).weight.detach().numpy().ravel()
+    rnn = RNN[head](D, 32)
+    return (rnn.weight_ih_l0 if kind == "kernel" else rnn.weight_hh_l0).detach().numpy().ravel()
+
+
 @pytest.mark.parametrize("kind", ["kernel", "recurrent", "dense"])
-def test_c_initialisers_have_keras_distribution(kind):
+@pytest.mark.parametrize("head", list(RNN))
+def test_c_initialisers_have_keras_distribution(head, kind):
     seeds = range(12)
-    ours = np.concatenate([_entries(create_head("LSTM", D, random_state=s), kind) for s in seeds])
+    ours = np.concatenate([_entries(create_head(head, D, random_state=s), head, kind) for s in seeds])
     keras_w = []
     for s in seeds:
         k.utils.set_random_seed(1000 + s)
-        keras_w.append(_entries(kr.build("LSTM", D, T), kind))
+        keras_w.append(_entries(kr.build(head, D, T), head, kind))
     keras_w = np.concatenate(keras_w)
     assert ks_2samp(ours, keras_w).pvalue > 1e-3
     # power: PyTorch's own default init (what we would get without _keras_init) is told apart
     torch.manual_seed(0)
-    default = {"kernel": lambda: torch.nn.LSTM(D, 32).weight_ih_l0,
-               "recurrent": lambda: torch.nn.LSTM(D, 32).weight_hh_l0,
-               "dense": lambda: torch.nn.Linear(32, 16).weight}[kind]
-    torch_w = np.concatenate([default().detach().numpy().ravel() for _ in seeds])
+    torch_w = np.concatenate([_torch_default(head, kind) for _ in seeds])
     assert ks_2samp(torch_w, keras_w).pvalue < 1e-6
 
 

@@ -96,10 +96,10 @@ def trace(monkeypatch):
         monitored.setdefault(seq_fit[0], set()).update(ids(windows))
         return real_loss(model, windows, *a, **k)
 
-    def val(stack, windows, rows, val_idx, *a, **k):  # batched: model rows[i] watches val_idx[i]
-        for row, v in zip(rows.tolist(), val_idx):
-            monitored.setdefault(row, set()).update(ids(windows.subset(v)))
-        return real_val(stack, windows, rows, val_idx, *a, **k)
+    def val(stack, batches, rows, val_idx, *a, **k):  # batched: model rows[i] (all if None) watches val_idx[i]
+        for row, v in zip(range(len(val_idx)) if rows is None else rows.tolist(), val_idx):
+            monitored.setdefault(row, set()).update(ids(batches.windows.subset(v)))
+        return real_val(stack, batches, rows, val_idx, *a, **k)
 
     def predict(model, windows, *a, **k):
         tests.append(ids(windows))
@@ -175,6 +175,21 @@ def test_leakage_is_reported_per_rung():
     assert share["paper"] > 0.95  # shuffled frames: almost every test frame was trained on
     assert 0.3 < share["temporal"] < 1.0  # reported, not hidden
     assert share["strict"] == 0.0
+    # the windows early stopping watches: the test split itself (paper), frames shared with
+    # test windows (paper-val: overlapping windows), none (strict: other clips)
+    watched = {p: run_protocol(p, data, "LSTM", TINY).runs[0] for p in ("paper", "paper-val", "strict")}
+    assert watched["paper"].test_frames_in_val == 1.0
+    assert 0.0 < watched["paper-val"].test_frames_in_val < 1.0
+    assert watched["strict"].test_frames_in_val == 0.0
+    assert all(sum(f.test_classes) == f.n_test for f in watched["strict"].folds)
+
+
+def test_too_few_windows_to_stratify_is_a_clear_error():
+    X, y = _data(n=30)
+    y[:] = 0
+    y[-1] = 1  # one abnormal frame: one abnormal window, which cannot sit on both sides
+    with pytest.raises(InputError, match=r"the random split of windows cannot be stratified \(21 windows, per class"):
+        run_protocol("paper", FrameFeatures(X, y), "LSTM", TINY)
 
 
 def test_clip_rungs_need_clip_ids():

@@ -64,3 +64,25 @@ def check_min(name: str, value: int, minimum: int) -> int:
     if value < minimum:
         raise InputError(f"{name} must be >= {minimum}, found {value}")
     return value
+
+
+def add_trainer_options(parser) -> None:
+    """--sequential and --precision, shared by the commands that train heads."""
+    parser.add_argument("--sequential", action="store_true",
+                        help="train the fits one after another instead of all at once (same draws, same results "
+                             "to float rounding on the CPU; for comparison)")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="batched trainer: bf16 runs the wide input matmuls in bfloat16 (faster, not Keras' "
+                             "float32 arithmetic; default fp32)")
+
+
+def train_config(args):
+    """The TrainConfig of the trainer flags (and --max-epochs); a conflicting pair is an InputError."""
+    import dataclasses
+
+    from ..protocol.train import TrainConfig
+
+    if args.sequential and args.precision != "fp32":
+        raise InputError(f"--precision {args.precision} needs the batched trainer; drop --sequential")
+    return dataclasses.replace(TrainConfig(), max_epochs=args.max_epochs, precision=args.precision,
+                               trainer="sequential" if args.sequential else "batched")

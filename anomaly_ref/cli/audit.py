@@ -7,6 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     from ..registry import BACKBONES, DATASETS, HEADS, PROTOCOLS, SCORERS
+    from ._checks import add_trainer_options
 
     p = sub.add_parser(
         "audit",
@@ -35,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", action="append", metavar="NAMES",
                    help=f"rungs, comma-separated or repeated (default: all of {', '.join(PROTOCOLS)})")
     p.add_argument("--head", action="append", metavar="NAME",
-                   help=f"head, repeatable (choices: {', '.join(HEADS)}; default: all)")
+                   help=f"head, repeatable, or 'all' for the paper's four (choices: {', '.join(HEADS)}; "
+                        "default: the paper's four, Dense and last-frame)")
     p.add_argument("--scorer", action="append", metavar="NAME",
                    help=f"one-class scorer of the standard rung, repeatable (choices: {', '.join(SCORERS)}; default: all)")
     p.add_argument("--runs", type=int, default=5, help="runs per rung and head (default 5)")
@@ -50,36 +52,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fast", action="store_true", help="batched extraction path (fp32 on CPU, bf16 on CUDA)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (extraction and training)")
     p.add_argument("--cache", help="extraction cache folder (default: $ANOMALY_REF_CACHE, else the platform cache dir)")
-    p.add_argument("--sequential", action="store_true",
-                   help="train the fits one after another instead of all at once (same results; for comparison)")
-    p.add_argument("--seed", type=int, default=0, help="model/dropout seed of run 0; run r uses seed+r (default 0)")
+    add_trainer_options(p)
+    p.add_argument("--seed", type=int, default=0,
+                   help="model/dropout seed of run 0; run r uses seed+r, strict's fold f seed+r+1000f (default 0)")
     p.add_argument("--out", required=True, help="output folder for audit.json, audit.md, audit.png; its parent must exist")
     p.add_argument("--force", action="store_true", help="replace an existing audit in --out")
     p.set_defaults(func=run)
 
 
-def _names(values: list[str | None] | None) -> list[str]:
-    """``["paper,strict", "temporal"]`` -> ``["paper", "strict", "temporal"]``."""
-    return [n.strip() for v in values or [] if v for n in v.split(",") if n.strip()]
+def _names(values: list[str | None] | None, get=None, all_names=()) -> list[str]:
+    """``["paper,strict", "temporal", "paper"]`` -> ``["paper", "strict", "temporal"]``:
+    split at commas, registry spelling (``get``), repeats dropped, ``all`` -> ``all_names``."""
+    out: list[str] = []
+    for name in (n.strip() for v in values or [] if v for n in v.split(",") if n.strip()):
+        for found in all_names if name == "all" and all_names else [get(name).name if get else name]:
+            if found not in out:
+                out.append(found)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
-    import dataclasses
 
     from ..data.featurefiles import refuse_overwrite
     from ..errors import InputError
     from ..protocol.oneclass import OneClassConfig
     from ..protocol.runner import ProtocolConfig
-    from ..protocol.train import TrainConfig
-    from ..registry import SCORERS, get_head, get_protocol, get_scorer
+    from ..registry import SCORERS, get_head, get_protocol, get_scorer, paper_heads
     from ..results.audit import DEFAULT_HEADS, AuditConfig, execute, prepare
     from ..results.audit_report import write_audit
-    from ._checks import check_min, check_out_path, resolve_device
+    from ._checks import check_min, check_out_path, resolve_device, train_config
 
     # Every flag is checked, and every split built, before any extraction or training.
-    protocols = [get_protocol(n).name for n in _names(args.protocol)]
-    heads = [get_head(h).name for h in _names(args.head)] or list(DEFAULT_HEADS)
-    scorers = [get_scorer(s).name for s in _names(args.scorer)] or list(SCORERS)
+    protocols = _names(args.protocol, get_protocol)
+    heads = _names(args.head, get_head, paper_heads()) or list(DEFAULT_HEADS)
+    scorers = _names(args.scorer, get_scorer) or list(SCORERS)
     for flag, value, low in (("--runs", args.runs, 1), ("--max-epochs", args.max_epochs, 1),
                              ("--folds", args.folds, 2), ("--knn-k", args.knn_k, 1)):
         check_min(flag, value, low)
@@ -95,8 +101,7 @@ def run(args: argparse.Namespace) -> int:
         protocols=tuple(protocols) if protocols else AuditConfig().protocols,
         heads=tuple(heads), scorers=tuple(scorers),
         protocol=ProtocolConfig(n_runs=args.runs, model_seed=args.seed, n_folds=args.folds,
-                                train=dataclasses.replace(TrainConfig(), max_epochs=args.max_epochs,
-                                                          trainer="sequential" if args.sequential else "batched")),
+                                train=train_config(args)),
         oneclass=OneClassConfig(knn_k=args.knn_k, smooth=args.smooth),
     )
     plan = prepare(args.source, args.dataset, args.backbone, config, train_source=args.train_source,

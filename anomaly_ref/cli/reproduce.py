@@ -7,6 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     from ..registry import DATASETS, HEADS, PROTOCOLS, paper_backbones
+    from ._checks import add_trainer_options
     from .fetch import add_source_options
 
     p = sub.add_parser(
@@ -41,11 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--folds", type=int, default=4, help="strict only: clip-grouped folds (default 4)")
     p.add_argument("--runs", type=int, default=5, help="number of runs (split seeds 0..runs-1; default 5)")
-    p.add_argument("--seed", type=int, default=0, help="model/dropout seed of run 0; run r uses seed+r (default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="model/dropout seed of run 0; run r uses seed+r, strict's fold f seed+r+1000f (default 0)")
     p.add_argument("--max-epochs", type=int, default=50, help="epoch cap (default 50, as the paper)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--sequential", action="store_true",
-                   help="train the runs one after another instead of all at once (same results; for comparison)")
+    add_trainer_options(p)
     p.add_argument("--out", metavar="JSON", help="write per-run metrics, summary and provenance here")
     p.set_defaults(func=_run)
 
@@ -65,18 +66,16 @@ def _heads(names: list[str] | None) -> list[str]:
 
 def _run(args: argparse.Namespace) -> int:
     import dataclasses
-    import json
 
     from ..errors import InputError
-    from ..fileio import atomic_write_text
+    from ..fileio import atomic_write_text, dumps_json
     from ..protocol.features import load_frames
     from ..protocol.metrics import format_summary
     from ..protocol.runner import ProtocolConfig, run_protocol
-    from ..protocol.train import TrainConfig
     from ..provenance import collect
     from ..registry import get_protocol
     from ..results.compare import diff, format_diff, paper_summary
-    from ._checks import check_min, check_out_path, resolve_device
+    from ._checks import check_min, check_out_path, resolve_device, train_config
 
     # Every value a user typed is checked before any download or training, so a typo
     # never costs a finished run.
@@ -104,8 +103,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"features: {n_normal} normal + {len(data.y) - n_normal} anomaly frames, dim {data.X.shape[1]}")
     config = ProtocolConfig(
         n_runs=args.runs, model_seed=args.seed, n_folds=args.folds,
-        train=dataclasses.replace(TrainConfig(), max_epochs=args.max_epochs,
-                                  trainer="sequential" if args.sequential else "batched"),
+        train=train_config(args),
     )
     # Provenance is taken before training: the code and inputs as they were when the run began.
     prov = collect(
@@ -128,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
         results.append(entry)
     if out:
         doc = {"results": results, "provenance": prov}
-        atomic_write_text(out, json.dumps(doc, indent=2) + "\n")  # never a half-written result
+        atomic_write_text(out, dumps_json(doc))  # never a half-written result; NaN as null
         print(f"wrote {out}")
     return 0
 

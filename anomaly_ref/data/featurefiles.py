@@ -162,3 +162,19 @@ def write_paper_files(
                           labels[rows].tolist())
             log.info("wrote %s (%d rows)", paths[label], len(rows))
     return paths
+
+
+def read_pair_sidecars(normal: str | os.PathLike, anomaly: str | os.PathLike) -> dict[str, np.ndarray] | None:
+    """The two sidecars of a ``normal_/anomaly_features`` pair as one table in the frame
+    source's order (sorted by ``row``), with ``order``: the position of each of those rows
+    in the pair's concatenation (normal rows, then anomaly rows). None if a sidecar is missing."""
+    sides = [sidecar_name(Path(p)) for p in (normal, anomaly)]
+    if not all(s.is_file() for s in sides):
+        return None
+    tables = [read_sidecar(s) for s in sides]
+    table = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
+    order = np.argsort(table["row"], kind="stable")
+    out = {k: v[order] for k, v in table.items()}
+    out["order"] = order
+    out["sizes"] = np.array([len(t["row"]) for t in tables])
+    return out

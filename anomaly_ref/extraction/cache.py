@@ -1,14 +1,19 @@
 """Features of a frame source, extracted once and cached by content hash.
 
-The key is the sha256 of what decides the features: the bytes of the source's files
-(``FrameSequence.source_files``; the decoded pixels where a source cannot name them),
-the rows selected, the backbone's pinned weights, and the extraction path. A second
+The key is the sha256 of everything that decides the features and their labels: the
+bytes of the source's files and their paths relative to one another
+(``FrameSequence.source_files``; the decoded pixels where a source cannot name them), the
+rows selected with their clip, index and label, the backbone's pinned weights and
+preprocessing, the extraction path and device type, and the source code of the modules
+that read frames and extract features (a code change invalidates the cache). A second
 audit of the same frames with the same backbone reads the cache instead of extracting.
 
 Layout: ``<cache>/extracted/<key>/features.npy`` (n, D) float32, ``frames.csv`` (row,
 clip, index, label per feature row; ``row`` = position in the source) and
-``record.json`` (what was extracted, how, and how long it took). The three files are
-written to temporary names and moved into place together (:func:`anomaly_ref.fileio.replacing`).
+``record.json`` (what was extracted, how, how long it took, provenance). The files are
+written to temporary names, then renamed into place one after another with
+``record.json`` last (:func:`anomaly_ref.fileio.replacing`): an entry without its record
+is incomplete and is extracted again.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import __version__
+from .. import provenance
 from ..data.featurefiles import read_sidecar, write_sidecar
 from ..data.paths import cache_dir
 from ..errors import InputError
@@ -36,7 +41,9 @@ from .paper import as_image
 log = logging.getLogger(__name__)
 
 FOLDER = "extracted"
-FILES = ("features.npy", "frames.csv", "record.json")
+FILES = ("features.npy", "frames.csv", "record.json")  # record last: its presence marks a complete entry
+CODE = ("frames/base.py", "frames/sources.py", "frames/video.py", "extraction/backbones.py", "extraction/paper.py",
+        "extraction/fast.py", "extraction/resize.py")  # package-relative: what decides the features
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class Extracted:
     labels: np.ndarray  # (n,) 0 normal, 1 abnormal
     folder: Path  # the cache entry
     key: str
+    digest: str  # content digest of the frame source (source_digest)
     cached: bool  # True when read from the cache, False when extracted now
 
 
@@ -67,29 +75,47 @@ class _Rows(Sequence):
 
 
 def source_digest(frames: FrameSequence) -> str:
-    """sha256 over the source's files (name and content), or over its decoded pixels."""
+    """sha256 over the source's files (path relative to their common folder, and content),
+    or over its decoded pixels where the source cannot name its files."""
     h = hashlib.sha256()
     try:
-        files = frames.source_files()
+        files = [Path(f) for f in frames.source_files()]
     except NotImplementedError:
         for i in range(len(frames)):
             h.update(np.ascontiguousarray(as_image(frames[i])).tobytes())
         return "pixels:" + h.hexdigest()
+    root = Path(os.path.commonpath([str(f.parent) for f in files])) if files else Path()
     for path in files:
-        h.update(f"{Path(path).name}\0{sha256_file(path)}\n".encode())
+        h.update(f"{path.relative_to(root).as_posix()}\0{sha256_file(path)}\n".encode())
     return "files:" + h.hexdigest()
 
 
-def cache_key(digest: str, rows: np.ndarray, backbone: str, pretrained: bool, path: str) -> str:
-    """Hex key of one extraction: source content, rows, pinned weights, extraction path."""
+def _code_digest() -> str:
+    """sha256 of the modules that read frames and turn them into features."""
+    import anomaly_ref
+
+    pkg = Path(anomaly_ref.__file__).parent
+    h = hashlib.sha256()
+    for rel in CODE:
+        h.update((pkg / rel).read_bytes())
+    return h.hexdigest()
+
+
+def cache_key(digest: str, frames: FrameSequence, rows: np.ndarray, backbone: str, pretrained: bool, path: str,
+              device: str) -> str:
+    """Hex key of one extraction (see the module docstring for what it covers)."""
     spec = get_backbone(backbone)
+    meta = [(int(r), str(frames.clips[r]), int(frames.indices[r]), int(frames.labels[r])) for r in rows]
     parts = {
         "source": digest,
-        "rows": hashlib.sha256(np.asarray(rows, np.int64).tobytes()).hexdigest(),
+        "frames": hashlib.sha256(json.dumps(meta).encode()).hexdigest(),
+        "dataset": frames.dataset,
         "backbone": spec.timm_id,
         "weights": (spec.weights_package or "hub") if pretrained else "random",
+        "preprocessing": [spec.input_size, spec.mean, spec.std],
         "path": path,
-        "anomaly_ref": __version__,
+        "device": device.split(":")[0],  # kernels differ between device types, not between GPUs of one
+        "code": _code_digest(),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
@@ -109,7 +135,8 @@ def _read(folder: Path, key: str, dim: int) -> Extracted | None:
             f"cached features in {folder} do not match their record (key {record.get('key')!r}, "
             f"shape {X.shape}); delete the folder to re-extract"
         )
-    return Extracted(X, side["row"], side["clip"], side["index"], side["label"], folder, key, True)
+    return Extracted(X, side["row"], side["clip"], side["index"], side["label"], folder, key,
+                     record.get("provenance", {}).get("config", {}).get("source_digest", ""), True)
 
 
 def extract_cached(
@@ -131,7 +158,8 @@ def extract_cached(
     spec = get_backbone(backbone)
     rows = np.arange(len(frames), dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
     path = ("fast-bf16" if device.startswith("cuda") else "fast-fp32") if fast else "paper"
-    key = cache_key(source_digest(frames), rows, spec.name, pretrained, path)
+    digest = source_digest(frames)
+    key = cache_key(digest, frames, rows, spec.name, pretrained, path, device)
     folder = cache_dir(cache) / FOLDER / key
     hit = _read(folder, key, spec.feature_dim)
     if hit is not None:
@@ -145,6 +173,7 @@ def extract_cached(
         "key": key, "backbone": spec.timm_id, "pretrained": pretrained, "path": path, "device": device,
         "dataset": frames.dataset, "frames": int(len(rows)), "seconds": round(seconds, 3),
         "images_per_s": round(len(rows) / seconds, 2) if seconds > 0 else None,
+        "provenance": provenance.collect(config={"source_digest": digest}, seeds={}, device=device),
     }
     folder.mkdir(parents=True, exist_ok=True)
     finals = [folder / name for name in FILES]
@@ -152,9 +181,9 @@ def extract_cached(
         with open(npy, "wb") as f:
             np.save(f, X)
         write_sidecar(csv_path, rows.tolist(), clips, index.tolist(), labels.tolist())
-        rec.write_text(json.dumps(record, indent=1) + "\n")
+        rec.write_text(json.dumps(record, indent=1, default=str) + "\n")
     log.info("extracted %d frames with %s in %.1f s into %s", len(rows), spec.name, seconds, folder)
-    return Extracted(X, rows, read_sidecar(folder / "frames.csv")["clip"], index, labels, folder, key, False)
+    return Extracted(X, rows, read_sidecar(folder / "frames.csv")["clip"], index, labels, folder, key, digest, False)
 
 
 def _extract(frames: _Rows, backbone: str, pretrained: bool, fast: bool, device: str, progress: bool):

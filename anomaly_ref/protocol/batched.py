@@ -31,9 +31,9 @@ import torch
 from torch import nn
 
 from .adam import stacked_step
-from .heads import DenseHead, LastFrameHead, RecurrentHead
+from .heads import DenseHead, LastFrameHead, RecurrentHead, dropout_mask
 from .sequences import Windows
-from .train import History, TrainConfig
+from .train import EarlyStopping, History, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,8 @@ class StackedHeads(nn.Module):
         if isinstance(t, RecurrentHead):
             h = x
             for i, rnn in enumerate(t.rnns):
-                if i:  # nn.LSTM's batch_first output is laid out time-major: nn.Dropout draws in that order
-                    h = _dropout(h, t.between.p, gens, n_valid, time_major=True)
+                if i:
+                    h = _dropout(h, t.between.p, gens, n_valid)
                 h = _rnn(rnn, f"rnns.{i}.", P, h, last=i == len(t.rnns) - 1, dtype=self.gemm_dtype if i == 0 else None)
         elif isinstance(t, DenseHead):
             h = torch.relu(_linear(x.flatten(2), "flat.1.", P, self.gemm_dtype))
@@ -138,18 +138,17 @@ def _affine(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, dtype: torch.dtyp
     return torch.bmm(x.to(dtype), w.transpose(1, 2).to(dtype)).float() + b.unsqueeze(1)
 
 
-def _dropout(x: torch.Tensor, p: float, gens, n_valid, time_major: bool = False) -> torch.Tensor:
-    """x : (k, B, ...) -> x * mask, model i's mask drawn from ``gens[i]`` for its first
-    ``n_valid[i]`` rows, in the memory order nn.Dropout would fill it (ATen's dropout:
-    ``empty_like(input).bernoulli_(1 - p).div_(1 - p)``, so a time-major input is filled
-    time-major)."""
+def _dropout(x: torch.Tensor, p: float, gens, n_valid) -> torch.Tensor:
+    """x : (k, B, ...) -> x * mask; model i's mask covers its first ``n_valid[i]`` rows and
+    is drawn from ``gens[i]`` by :func:`~anomaly_ref.protocol.heads.dropout_mask`, exactly
+    as the sequential head draws it for a batch of that size. A model without a batch at
+    this step draws nothing (its stream stays where the sequential fit's would be)."""
     if gens is None or p == 0:
         return x
     mask = torch.zeros_like(x)
     for i, (g, n) in enumerate(zip(gens, n_valid)):
-        shape = (x.shape[2], n, *x.shape[3:]) if time_major else (n, *x.shape[2:])
-        noise = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(1 - p, generator=g).div_(1 - p)
-        mask[i, :n] = noise.transpose(0, 1) if time_major else noise
+        if n:
+            mask[i, :n] = dropout_mask((n, *x.shape[2:]), p, dtype=x.dtype, device=x.device, generator=g)
     return x * mask
 
 
@@ -187,19 +186,27 @@ def _rnn(rnn: nn.RNNBase, prefix: str, P: Callable, x: torch.Tensor, last: bool,
 # ------------------------------------------------------------------ training
 
 
-def _gather(windows: Windows, idx: Sequence[np.ndarray], width: int, device: str):
-    """Windows ``idx[i]`` of model i, padded to ``width``: ((k, width, T, D), (k, width) labels, n_valid)."""
-    n_valid = [len(i) for i in idx]
-    T = windows.seq_len
-    starts = np.zeros((len(idx), width), np.int64)
-    for i, rows in enumerate(idx):
-        starts[i, : len(rows)] = windows.starts[rows]
-    frames = starts[..., None] + np.arange(T)  # (k, width, T)
-    x = torch.from_numpy(windows.X[frames]).to(device)
-    y = np.zeros((len(idx), width), np.float32)
-    for i, rows in enumerate(idx):
-        y[i, : len(rows)] = windows.labels[rows]
-    return x, torch.from_numpy(y).to(device), n_valid
+class _Batches:
+    """The frames of a :class:`Windows` on the device, once; each step then gathers its
+    windows there (index_select), so no batch crosses the host-device link."""
+
+    def __init__(self, windows: Windows, device: str):
+        self.windows, self.device = windows, device
+        self.X = torch.from_numpy(np.ascontiguousarray(windows.X)).to(device)  # (N, D)
+        self.labels = torch.from_numpy(windows.labels.astype(np.float32)).to(device)  # (n_windows,)
+        self.offsets = torch.arange(windows.seq_len, device=device)
+
+    def gather(self, idx: Sequence[np.ndarray], width: int):
+        """Windows ``idx[i]`` of model i, padded to ``width``: ((k, width, T, D), (k, width) labels, n_valid)."""
+        n_valid = [len(i) for i in idx]
+        rows = np.zeros((len(idx), width), np.int64)  # padding: window 0, masked out by the caller
+        for i, r in enumerate(idx):
+            rows[i, : len(r)] = r
+        rows_t = torch.from_numpy(rows).to(self.device)
+        starts = torch.from_numpy(self.windows.starts).to(self.device)[rows_t]  # (k, width)
+        frames = (starts[..., None] + self.offsets).reshape(-1)  # (k * width * T,)
+        x = self.X.index_select(0, frames).view(len(idx), width, self.windows.seq_len, -1)
+        return x, self.labels[rows_t], n_valid
 
 
 def _valid_weights(n_valid: Sequence[int], width: int, device: str) -> torch.Tensor:
@@ -211,22 +218,20 @@ def _valid_weights(n_valid: Sequence[int], width: int, device: str) -> torch.Ten
     return w.to(device)
 
 
-def val_losses(stack: StackedHeads, windows: Windows, rows: torch.Tensor, val_idx: Sequence[np.ndarray],
+def val_losses(stack: StackedHeads, batches: _Batches, rows: torch.Tensor | None, val_idx: Sequence[np.ndarray],
                device: str) -> np.ndarray:
-    """Mean BCE of each model ``rows[i]`` on its validation windows ``val_idx[i]`` (eval mode):
-    the quantity early stopping watches. (k,) float64."""
+    """Mean BCE of each model ``rows[i]`` (all if None) on its validation windows
+    ``val_idx[i]``, eval mode: the quantity early stopping watches. (k,) float64."""
     k = len(val_idx)
     chunk = max(32, EVAL_ROWS // max(k, 1))
-    sums = np.zeros(k)
-    longest = max(len(v) for v in val_idx)
+    sums = torch.zeros(k, dtype=torch.float64, device=device)
     with torch.no_grad():
-        for lo in range(0, longest, chunk):
-            part = [v[lo: lo + chunk] for v in val_idx]
-            x, y, n_valid = _gather(windows, part, chunk, device)
+        for lo in range(0, max(len(v) for v in val_idx), chunk):
+            x, y, n_valid = batches.gather([v[lo: lo + chunk] for v in val_idx], chunk)
             bce = nn.functional.binary_cross_entropy_with_logits(stack(x, rows), y, reduction="none")
             mask = torch.arange(chunk, device=device)[None] < torch.tensor(n_valid, device=device)[:, None]
-            sums += (bce * mask).sum(1).double().cpu().numpy()
-    return sums / np.array([len(v) for v in val_idx])
+            sums += (bce * mask).sum(1).double()
+    return sums.cpu().numpy() / np.array([len(v) for v in val_idx])
 
 
 def fit_many(
@@ -242,7 +247,8 @@ def fit_many(
 ) -> list[History]:
     """Train ``models`` (one architecture) in place, model i on windows ``train_idx[i]`` with
     early stopping on ``val_idx[i]``, as K calls of :func:`~anomaly_ref.protocol.train.fit`
-    with ``random_state=seeds[i]`` would. All models index the same ``windows``.
+    with ``random_state=seeds[i]`` would. All models index the same ``windows``; they end
+    on ``device``, as :func:`~anomaly_ref.protocol.train.fit` leaves its model.
 
     on_fit : called once per model when its training ends (progress bars).
     """
@@ -255,21 +261,22 @@ def fit_many(
     try:
         stack = StackedHeads(models).to(device)
         stack.gemm_dtype = {"fp32": None, "bf16": torch.bfloat16}[config.precision]
-        hists = _fit(stack, windows, [np.asarray(t) for t in train_idx], val_idx, config, seeds, device, on_fit)
+        hists = _fit(stack, _Batches(windows, device), [np.asarray(t) for t in train_idx], val_idx, config, seeds,
+                     device, on_fit)
     finally:
         torch.set_num_threads(threads)
+    for model in models:
+        model.to(device)
     stack.write_back(models)
     return hists
 
 
-def _fit(stack: StackedHeads, windows: Windows, train_idx, val_idx, config: TrainConfig, seeds, device, on_fit):
+def _fit(stack: StackedHeads, batches: _Batches, train_idx, val_idx, config: TrainConfig, seeds, device, on_fit):
     K, bs = len(train_idx), config.batch_size
     rngs = [np.random.default_rng(s) for s in seeds]  # epoch permutations, as fit() draws them
     gens = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]  # dropout streams
     hists = [History() for _ in range(K)]
-    best = np.full(K, np.inf)
-    best_state: list[dict | None] = [None] * K
-    wait = np.zeros(K, int)
+    stoppers = [EarlyStopping(config.patience) for _ in range(K)]
     running = np.ones(K, bool)
     adam: dict = {}
     params = list(stack.params.values())
@@ -277,50 +284,40 @@ def _fit(stack: StackedHeads, windows: Windows, train_idx, val_idx, config: Trai
         act = np.flatnonzero(running)  # models still training: the stack shrinks as they stop
         rows = None if running.all() else torch.as_tensor(act, device=device)
         orders = {i: rngs[i].permutation(len(train_idx[i])) for i in act}
-        n_steps = max(math.ceil(len(train_idx[i]) / bs) for i in act)
-        totals = np.zeros(K)
+        totals = torch.zeros(len(act), dtype=torch.float64, device=device)  # summed on the device: no sync per step
         stack.train()
-        for s in range(n_steps):
+        for s in range(max(math.ceil(len(train_idx[i]) / bs) for i in act)):
             idx = [train_idx[i][orders[i][s * bs:(s + 1) * bs]] for i in act]
-            x, y, n_valid = _gather(windows, idx, bs, device)
+            x, y, n_valid = batches.gather(idx, bs)
             logits = stack(x, rows, [gens[i] for i in act], n_valid)
             bce = nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
             per_model = (bce * _valid_weights(n_valid, bs, device)).sum(1)  # (k,) each model's batch mean
             for p in params:
                 p.grad = None
             per_model.sum().backward()  # model i's weights get model i's gradient only
-            stepping = torch.zeros(K, dtype=torch.bool, device=device)
+            stepping = torch.zeros(K, dtype=torch.bool)
             stepping[act[np.array(n_valid) > 0]] = True
-            stacked_step(params, adam, stepping, lr=config.lr, betas=config.betas, eps=config.eps)
-            totals[act] += per_model.detach().double().cpu().numpy() * np.array(n_valid)
-        for i in act:
-            hists[i].loss.append(totals[i] / len(train_idx[i]))
+            stacked_step(params, adam, stepping.to(device), lr=config.lr, betas=config.betas, eps=config.eps)
+            totals += per_model.detach().double() * torch.tensor(n_valid, dtype=torch.float64, device=device)
+        for i, total in zip(act, totals.cpu().numpy()):
+            hists[i].loss.append(float(total) / len(train_idx[i]))
         have_val = [i for i in act if val_idx[i] is not None]
         if not have_val:
             continue
         stack.eval()
-        losses = val_losses(stack, windows, torch.as_tensor(have_val, device=device), [val_idx[i] for i in have_val], device)
+        val_rows = None if len(have_val) == K else torch.as_tensor(have_val, device=device)
+        losses = val_losses(stack, batches, val_rows, [val_idx[i] for i in have_val], device)
         for i, val_loss in zip(have_val, losses):
-            h = hists[i]
-            h.val_loss.append(float(val_loss))
-            # Keras 3 EarlyStopping.on_epoch_end, as in train._epochs
-            if best_state[i] is None:
-                best_state[i], h.best_epoch = stack.state_of(i), epoch
-            wait[i] += 1
-            if val_loss < best[i]:
-                best[i], wait[i], h.best_epoch = val_loss, 0, epoch
-                best_state[i] = stack.state_of(i)
-                continue
-            if wait[i] >= config.patience and epoch > 0:
-                h.stopped_epoch = epoch
+            hists[i].val_loss.append(float(val_loss))
+            if stoppers[i].update(epoch, float(val_loss), hists[i], lambda i=i: stack.state_of(i)):
                 running[i] = False
                 if on_fit:
                     on_fit()
         if not running.any():
             break
     for i in range(K):
-        if config.restore_best_weights and best_state[i] is not None:  # Keras 3 on_train_end
-            stack.load_row(i, best_state[i])
+        if config.restore_best_weights and stoppers[i].best_state is not None:  # Keras 3 on_train_end
+            stack.load_row(i, stoppers[i].best_state)
             hists[i].weights_epoch = hists[i].best_epoch
         if hists[i].weights_epoch is None:
             hists[i].weights_epoch = hists[i].epochs - 1

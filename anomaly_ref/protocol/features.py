@@ -139,23 +139,6 @@ class FrameFeatures:
         index = np.arange(len(codes)) if self.index is None else np.asarray(self.index)
         return np.lexsort((index, codes))
 
-    def select_clips(self, clips) -> "FrameFeatures":
-        """Only the frames of the given clips (compared as text), in the same order."""
-        if self.clips is None:
-            raise InputError("cannot select clips: these features carry no clip ids (.frames.csv sidecars)")
-        have = np.asarray(self.clips).astype(str)
-        wanted = [str(c) for c in clips]
-        missing = sorted(set(wanted) - set(have))
-        if missing:
-            raise InputError(f"clips {missing} not found; available: {', '.join(sorted(set(have), key=_natural))}")
-        keep = np.isin(have, wanted)
-        return FrameFeatures(self.X[keep], self.y[keep], np.asarray(self.clips)[keep],
-                             None if self.index is None else np.asarray(self.index)[keep])
-
-
-def _natural(text: str):
-    return (0, int(text), "") if text.isdigit() else (1, 0, text)
-
 
 def pair_features(pair: FeaturePair) -> FrameFeatures:
     """The frames of a normal/anomaly pair, without clip ids (the authors' files have none)."""
@@ -165,18 +148,16 @@ def pair_features(pair: FeaturePair) -> FrameFeatures:
 def load_frames(normal_path: str | os.PathLike, anomaly_path: str | os.PathLike) -> FrameFeatures:
     """A feature pair as :class:`FrameFeatures`: with clips and source order where both
     files have ``.frames.csv`` sidecars (``anomaly-ref extract`` writes them), else none."""
-    from ..data.featurefiles import read_sidecar, sidecar_name
+    from ..data.featurefiles import read_pair_sidecars
 
     pair = load_pair(normal_path, anomaly_path)
-    sides = [sidecar_name(Path(p)) for p in (normal_path, anomaly_path)]
-    if not all(s.is_file() for s in sides):
+    table = read_pair_sidecars(normal_path, anomaly_path)
+    if table is None:
         return pair_features(pair)
-    tables = [read_sidecar(s) for s in sides]
-    for table, n, side in zip(tables, (pair.n_normal, pair.n_anomaly), sides):
-        if len(table["row"]) != n:
-            raise InputError(f"{side}: {len(table['row'])} rows, but its feature file has {n}")
-    table = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
-    if not np.array_equal(table["label"], pair.y):
-        raise InputError(f"{sides[0]} / {sides[1]}: the sidecars' labels disagree with the files they describe")
-    order = np.argsort(table["row"], kind="stable")  # back to the frame source's order
-    return FrameFeatures(pair.X[order], pair.y[order], table["clip"][order], table["index"][order])
+    for n_side, n, path in zip(table["sizes"], (pair.n_normal, pair.n_anomaly), (normal_path, anomaly_path)):
+        if n_side != n:
+            raise InputError(f"{path}: its .frames.csv sidecar has {n_side} rows, the file {n}")
+    order = table["order"]
+    if not np.array_equal(table["label"], pair.y[order]):
+        raise InputError(f"{normal_path} / {anomaly_path}: the sidecars' labels disagree with the files they describe")
+    return FrameFeatures(pair.X[order], pair.y[order], table["clip"], table["index"])

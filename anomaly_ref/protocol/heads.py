@@ -24,15 +24,37 @@ class HeadConfig:
     dropout: float = 0.3  # every Dropout layer of the notebooks
 
 
+def dropout_mask(shape: tuple[int, ...], p: float, *, dtype: torch.dtype, device: torch.device | str,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """nn.Dropout's noise, ``bernoulli(1 - p) / (1 - p)``, drawn into a new contiguous tensor
+    of ``shape``. Both trainers draw every mask through here (the sequential one from the
+    global generator, the batched one from each model's own), so with equal seeds they draw
+    equal masks whatever the platform's bernoulli kernel fills first."""
+    return torch.empty(shape, dtype=dtype, device=device).bernoulli_(1 - p, generator=generator).div_(1 - p)
+
+
+class Dropout(nn.Module):
+    """``nn.Dropout(p)``'s arithmetic (input * mask), with the mask from :func:`dropout_mask`."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        return x * dropout_mask(tuple(x.shape), self.p, dtype=x.dtype, device=x.device)
+
+
 class _Classifier(nn.Sequential):
     """``Dropout -> Dense(hidden, relu) -> Dropout -> Dense(1)`` (sigmoid left to the loss)."""
 
     def __init__(self, in_features: int, cfg: HeadConfig):
         super().__init__(
-            nn.Dropout(cfg.dropout),
+            Dropout(cfg.dropout),
             nn.Linear(in_features, cfg.hidden),
             nn.ReLU(),
-            nn.Dropout(cfg.dropout),
+            Dropout(cfg.dropout),
             nn.Linear(cfg.hidden, 1),
         )
 
@@ -43,7 +65,7 @@ class RecurrentHead(nn.Module):
     def __init__(self, layers: list[nn.RNNBase], cfg: HeadConfig):
         super().__init__()
         self.rnns = nn.ModuleList(layers)
-        self.between = nn.Dropout(cfg.dropout)  # LSTM_GRU's Dropout between its layers
+        self.between = Dropout(cfg.dropout)  # LSTM_GRU's Dropout between its layers
         self.classifier = _Classifier(cfg.units, cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, T, D)

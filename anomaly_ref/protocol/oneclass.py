@@ -27,7 +27,7 @@ from ..errors import InputError
 from ..registry import get_scorer
 from .features import FrameFeatures
 from .metrics import binary_metrics
-from .runner import ProtocolResult, RunResult
+from .records import ProtocolResult, RunResult
 
 Score = Callable[[np.ndarray], np.ndarray]  # (m, D) frames -> (m,) anomaly scores
 

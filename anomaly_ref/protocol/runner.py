@@ -22,7 +22,8 @@ from ..errors import InputError
 from ..registry import Protocol, get_protocol
 from .features import FrameFeatures
 from .heads import HeadConfig, create_head
-from .metrics import binary_metrics, summarize
+from .metrics import binary_metrics
+from .records import FoldResult, ProtocolResult, RunResult
 from .sequences import SEQ_LEN, Windows, paper_sequences, temporal_windows
 from .splits import Split, carve_val, carve_val_clips, clip_folds, leaked_frame_share, paper_split
 from .batched import fit_many
@@ -58,66 +59,6 @@ class ProtocolConfig:
         if spec.split == "clip-kfold":
             out["model_fold_stride"] = FOLD_SEED_STRIDE  # fold f of run r: model[r] + stride * f
         return out
-
-
-@dataclass
-class FoldResult:
-    """One fit of a k-fold run: its sizes, epochs, test clips and metrics."""
-
-    fold: int
-    model_seed: int
-    test_clips: list
-    n_train: int
-    n_val: int
-    n_test: int
-    epochs: int
-    best_epoch: int | None
-    stopped_epoch: int | None
-    weights_epoch: int | None
-    test_frames_in_train: float
-    metrics: dict[str, float]
-
-
-@dataclass
-class RunResult:
-    run: int
-    split_seed: int
-    model_seed: int
-    metrics: dict[str, float]  # on the test split (k-fold: on the pooled out-of-fold predictions)
-    n_train: int  # k-fold: summed over folds
-    n_test: int  # k-fold: every window, each scored once
-    epochs: int  # k-fold: the most of any fold
-    best_epoch: int | None  # k-fold: see folds
-    stopped_epoch: int | None
-    weights_epoch: int | None  # the epoch whose weights were scored
-    seconds: float
-    monitor: str = "test"  # what early stopping watched: "test" (the paper) or "val"
-    n_val: int = 0  # windows early stopping watched (the test windows themselves under "test")
-    # Share of the test windows' frames that also sit in a training window (k-fold: mean
-    # over folds): the frame-level overlap a random split of overlapping windows leaves.
-    test_frames_in_train: float | None = None
-    folds: list[FoldResult] = field(default_factory=list)
-
-
-@dataclass
-class ProtocolResult:
-    protocol: str
-    head: str
-    config: dict[str, Any]
-    runs: list[RunResult]
-
-    @property
-    def summary(self) -> dict[str, tuple[float, float]]:
-        return summarize([r.metrics for r in self.runs])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "protocol": self.protocol,
-            "head": self.head,
-            "config": self.config,
-            "runs": [asdict(r) for r in self.runs],
-            "summary": {m: {"mean": mu, "std": sd} for m, (mu, sd) in self.summary.items()},
-        }
 
 
 def build_windows(protocol: Protocol, data: FrameFeatures, config: ProtocolConfig) -> tuple[Windows, np.ndarray | None]:
@@ -225,8 +166,13 @@ def _score(windows: Windows, clips: np.ndarray | None, splits: list[Split], mode
             n_train=len(s.train), n_val=len(s.val), n_test=len(s.test), epochs=hist.epochs,
             best_epoch=hist.best_epoch, stopped_epoch=hist.stopped_epoch, weights_epoch=hist.weights_epoch,
             test_frames_in_train=leaked_frame_share(windows, s.train, s.test),
+            test_frames_in_val=leaked_frame_share(windows, s.val, s.test),
+            test_classes=np.bincount(test.labels, minlength=2).tolist(),
             metrics=binary_metrics(test.labels, proba[s.test]),
         ))
+        if min(folds[-1].test_classes) == 0:
+            log.warning("run %d fold %d tests one class only (%s): its ROC-AUC is undefined; the run's "
+                        "pooled metrics are not affected", r, s.fold, folds[-1].test_classes)
     idx = np.flatnonzero(scored)
     one = folds[0] if len(folds) == 1 else None
     return RunResult(
@@ -237,5 +183,6 @@ def _score(windows: Windows, clips: np.ndarray | None, splits: list[Split], mode
         monitor="test" if splits[0].monitor_is_test else "val",
         n_val=sum(f.n_val for f in folds),
         test_frames_in_train=float(np.mean([f.test_frames_in_train for f in folds])),
+        test_frames_in_val=float(np.mean([f.test_frames_in_val for f in folds])),
         folds=folds if len(folds) > 1 else [],
     )

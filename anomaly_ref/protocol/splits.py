@@ -46,10 +46,21 @@ def paper_split(windows: Windows, run: int, test_size: float = 0.2) -> tuple[np.
     would, without copying the windows.
     """
     idx = np.arange(len(windows))
-    train_idx, test_idx = train_test_split(
-        idx, test_size=test_size, stratify=windows.labels, random_state=run
-    )
+    train_idx, test_idx = _stratified(idx, windows.labels, test_size, run, "the random split of windows")
     return train_idx, test_idx
+
+
+def _stratified(idx: np.ndarray, labels: np.ndarray, size: float, random_state: int, what: str):
+    """``train_test_split(idx, stratify=labels)``; scikit-learn's refusal (a class with a
+    single window, a split too small for both classes) as an InputError saying what to do."""
+    try:
+        return train_test_split(idx, test_size=size, stratify=labels, random_state=random_state)
+    except ValueError as exc:
+        counts = dict(zip(*np.unique(labels, return_counts=True)))
+        raise InputError(
+            f"{what} cannot be stratified ({len(idx)} windows, per class {({int(k): int(v) for k, v in counts.items()})}): "
+            f"{exc}; use more clips or frames"
+        ) from None
 
 
 def carve_val(
@@ -60,9 +71,7 @@ def carve_val(
     labels : (n_windows,) label of every window.
     """
     train_idx = np.asarray(train_idx)
-    tr, val = train_test_split(
-        train_idx, test_size=val_size, stratify=labels[train_idx], random_state=random_state
-    )
+    tr, val = _stratified(train_idx, labels[train_idx], val_size, random_state, "the validation split")
     return np.asarray(tr), np.asarray(val)
 
 
@@ -92,7 +101,9 @@ def clip_folds(labels: np.ndarray, groups: np.ndarray, n_folds: int, random_stat
     Folds come from scikit-learn's ``StratifiedGroupKFold(shuffle=True, random_state=...)``,
     which assigns whole clips to folds so that each fold's class proportions come as close
     as possible to the overall ones; every clip is tested in exactly one fold. A class that
-    lives in fewer clips than there are folds is refused (some fold would lack it).
+    lives in fewer clips than there are folds is refused (some fold would surely lack it);
+    passing that check does not guarantee both classes in every test fold, so the runner
+    records each fold's class counts and warns where one is missing.
     """
     labels, groups = np.asarray(labels), np.asarray(groups)
     _check_groups(labels, groups, n_folds, "strict split")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -56,6 +57,35 @@ class TrainConfig:
             raise InputError(f"unknown precision {self.precision!r}; valid: {', '.join(PRECISIONS)}")
         if self.precision != "fp32" and self.trainer != "batched":
             raise InputError(f"precision {self.precision!r} needs the batched trainer (the sequential one is Keras' float32)")
+
+
+@dataclass
+class EarlyStopping:
+    """Keras 3's ``EarlyStopping(monitor='val_loss', patience, restore_best_weights=True)``
+    for one model; both trainers keep one per model."""
+
+    patience: int
+    best: float = float("inf")
+    wait: int = 0
+    best_state: Any = None  # the best epoch's weights, from ``snapshot()``
+
+    def update(self, epoch: int, val_loss: float, hist: "History", snapshot: Callable[[], Any]) -> bool:
+        """Record epoch ``epoch``'s validation loss; True when training must stop.
+
+        Keras 3 ``on_epoch_end``: the first epoch's weights are the baseline, ``wait``
+        counts epochs since the last improvement, stop once ``wait >= patience``.
+        """
+        if self.best_state is None:
+            self.best_state, hist.best_epoch = snapshot(), epoch
+        self.wait += 1
+        if val_loss < self.best:
+            self.best, self.wait, hist.best_epoch = val_loss, 0, epoch
+            self.best_state = snapshot()
+            return False
+        if self.wait >= self.patience and epoch > 0:
+            hist.stopped_epoch = epoch
+            return True
+        return False
 
 
 @dataclass
@@ -135,7 +165,7 @@ def _epochs(model: nn.Module, train: Windows, val: Windows | None, opt: torch.op
     """The epoch loop of :func:`fit`; fills ``hist`` in place."""
     loss_fn = nn.BCEWithLogitsLoss()
     y_train = train.labels.astype(np.float32)
-    best, best_state, wait = np.inf, None, 0
+    stopper = EarlyStopping(config.patience)
     for epoch in range(config.max_epochs):
         model.train()
         order = rng.permutation(len(train))
@@ -155,18 +185,8 @@ def _epochs(model: nn.Module, train: Windows, val: Windows | None, opt: torch.op
         val_loss = _mean_loss(model, val, config, device)
         hist.val_loss.append(val_loss)
         log.debug("epoch %d loss %.4f val_loss %.4f", epoch, hist.loss[-1], val_loss)
-        # Keras 3 EarlyStopping.on_epoch_end: the first epoch's weights are the baseline,
-        # wait counts epochs since the last improvement, stop once wait >= patience.
-        if best_state is None:
-            best_state, hist.best_epoch = copy.deepcopy(model.state_dict()), epoch
-        wait += 1
-        if val_loss < best:
-            best, wait, hist.best_epoch = val_loss, 0, epoch
-            best_state = copy.deepcopy(model.state_dict())
-            continue
-        if wait >= config.patience and epoch > 0:
-            hist.stopped_epoch = epoch
+        if stopper.update(epoch, val_loss, hist, lambda: copy.deepcopy(model.state_dict())):
             break
-    if config.restore_best_weights and best_state is not None:  # Keras 3 on_train_end
-        model.load_state_dict(best_state)
+    if config.restore_best_weights and stopper.best_state is not None:  # Keras 3 on_train_end
+        model.load_state_dict(stopper.best_state)
         hist.weights_epoch = hist.best_epoch

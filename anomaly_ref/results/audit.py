@@ -37,12 +37,13 @@ class AuditConfig:
     oneclass: OneClassConfig = field(default_factory=OneClassConfig)
 
     def __post_init__(self):
-        for name in self.protocols:
-            get_protocol(name)  # unknown names raise, listing the valid ones
-        for name in self.heads:
-            get_head(name)
-        for name in self.scorers:
-            get_scorer(name)
+        for kind, names, get in (("protocol", self.protocols, get_protocol), ("head", self.heads, get_head),
+                                 ("scorer", self.scorers, get_scorer)):
+            for name in names:
+                get(name)  # unknown names raise, listing the valid ones
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise InputError(f"{kind} {', '.join(map(repr, repeated))} given more than once")
         if not self.protocols:
             raise InputError("no protocol selected")
 
@@ -184,7 +185,7 @@ def execute(p: Plan, *, cache=None, fast: bool = False, device: str = "cpu", pro
                 "source": str(p.test.path), "train_source": str(p.train.path) if p.train else None,
                 "fast": fast, "rungs": p.rungs},
         seeds={n: p.config.protocol.seeds(n) for n in p.rungs if not get_protocol(n).needs_train_frames},
-        inputs=[s.path for s in (p.test, p.train) if s is not None and s.path.is_file()],
+        inputs=[f for s in (p.test, p.train) if s is not None for f in s.files(p.backbone)],
         device=device,
     )
     opts = dict(pretrained=p.pretrained, cache=cache, fast=fast, device=device, progress=progress)

@@ -37,6 +37,16 @@ class Source:
     def is_features(self) -> bool:
         return self.frames is None
 
+    def files(self, backbone: str) -> list[Path]:
+        """The files to hash into provenance: an .npz source, or the feature files and their
+        sidecars. (Frame folders: their content digest is in the extraction cache's record.)"""
+        if not self.is_features:
+            return [self.path] if self.path.is_file() else []
+        from ..data.featurefiles import sidecar_name
+
+        pair = feature_files(self.path, backbone)
+        return [f for f in (*pair, *(sidecar_name(p) for p in pair)) if f.is_file()]
+
     def skeleton(self) -> FrameFeatures:
         """Labels and clips with a dummy (n, 1) feature: enough to check splits before extracting."""
         return FrameFeatures(np.zeros((len(self.labels), 1), np.float32), self.labels, self.clips, self.index)
@@ -51,20 +61,21 @@ def feature_files(folder: Path, backbone: str) -> tuple[Path, Path]:
 def open_input(path: str | os.PathLike, dataset: str, backbone: str, clips: list[str] | None = None) -> Source:
     """Open ``path`` (frames, or a folder of feature files for ``backbone``), keeping only
     the frames of ``clips`` (compared as text) when given."""
-    from ..data.featurefiles import read_sidecar, sidecar_name
+    from ..data.featurefiles import read_pair_sidecars
     from ..frames.sources import open_source
 
     path = Path(path)
     normal, anomaly = feature_files(path, backbone)
+    others = sorted(p.name for p in path.glob("normal_features_*.npy")) if path.is_dir() else []
+    if others and not normal.is_file():
+        raise InputError(f"{path}: a folder of feature files, but not of {backbone}'s: expected {normal.name}, "
+                         f"found {', '.join(others)} (--backbone must name the backbone that extracted them)")
     if path.is_dir() and normal.is_file():
         if not anomaly.is_file():
             raise InputError(f"{path}: has {normal.name} but not {anomaly.name}")
-        sides = [sidecar_name(p) for p in (normal, anomaly)]
-        if all(s.is_file() for s in sides):
-            tables = [read_sidecar(s) for s in sides]
-            table = {k: np.concatenate([t[k] for t in tables]) for k in tables[0]}
-            order = np.argsort(table["row"], kind="stable")
-            labels, cl, index = table["label"][order], table["clip"][order], table["index"][order]
+        table = read_pair_sidecars(normal, anomaly)
+        if table is not None:
+            labels, cl, index = table["label"], table["clip"], table["index"]
         else:
             n0, n1 = (np.load(p, mmap_mode="r").shape[0] for p in (normal, anomaly))
             labels, cl, index = np.r_[np.zeros(n0, np.int64), np.ones(n1, np.int64)], None, None
@@ -103,5 +114,6 @@ def load_features(src: Source, backbone: str, *, pretrained: bool = True, cache=
 
     ext = extract_cached(src.frames, backbone, pretrained=pretrained, rows=src.rows, cache=cache, fast=fast,
                          device=device, progress=progress)
-    info = {"kind": "frames", "cache": str(ext.folder), "key": ext.key, "from_cache": ext.cached}
+    info = {"kind": "frames", "cache": str(ext.folder), "key": ext.key, "from_cache": ext.cached,
+            "source_digest": ext.digest}
     return FrameFeatures(ext.X, ext.labels.astype(np.int64), ext.clips, ext.index), info

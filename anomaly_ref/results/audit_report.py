@@ -16,7 +16,6 @@ as a set. Metric values may be NaN (ROC-AUC of a single-class fold) and print as
 from __future__ import annotations
 
 import io
-import json
 import math
 import shlex
 from collections.abc import Mapping
@@ -26,7 +25,7 @@ from typing import Any
 
 from .. import registry
 from ..errors import InputError
-from ..fileio import replacing
+from ..fileio import atomic_write_text, dumps_json, replacing
 from ..valuefmt import format_value
 
 NA = "n/a"
@@ -141,19 +140,21 @@ def _monitor(runs: list[Mapping[str, Any]]) -> str:
     return ", ".join(MONITORS.get(m, m) for m in seen) or DASH
 
 
-def _overlap(runs: list[Mapping[str, Any]]) -> str:
-    """Mean ``test_frames_in_train`` over the runs, as ``"99.8%"``; "n/a" where none recorded it."""
-    shares = [_num(r["test_frames_in_train"]) for r in runs if r.get("test_frames_in_train") is not None]
+def _overlap(runs: list[Mapping[str, Any]], key: str = "test_frames_in_train") -> str:
+    """Mean ``key`` (a share of test frames) over the runs, as ``"99.8%"``; "n/a" where none recorded it."""
+    shares = [_num(r[key]) for r in runs if r.get(key) is not None]
     shares = [s for s in shares if not math.isnan(s)]
     return f"{100 * sum(shares) / len(shares):.1f}%" if shares else NA
 
 
 def ladder_table(doc: Doc) -> str:
     """Markdown table: one row per rung (ladder order), one column per head then per scorer,
-    then what early stopping watches and the share of test frames seen in training."""
+    then what early stopping watches and the shares of test frames that sit inside
+    training windows and inside the windows early stopping watched."""
     audit, entries, skipped = _audit(doc), _entries(doc), _skipped(doc)
     heads, scorers = list(audit["heads"]), list(audit["scorers"])
-    extra = ["early stopping watches", "test frames inside training windows"]
+    extra = ["early stopping watches", "test frames inside training windows",
+             "test frames inside watched windows"]
     cols = heads + scorers + extra
     lines = ["| rung | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for p in _rungs(doc):
@@ -165,7 +166,7 @@ def ladder_table(doc: Doc) -> str:
             sup = _supervised(p)
             cells = [_cell(entries.get((p, h))) if sup else DASH for h in heads]
             cells += [DASH if sup else _cell(entries.get((p, s))) for s in scorers]
-            cells += [_monitor(runs), _overlap(runs)]
+            cells += [_monitor(runs), _overlap(runs), _overlap(runs, "test_frames_in_val") if sup else DASH]
         lines.append(f"| `{p}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -310,19 +311,24 @@ def _provenance(doc: Doc) -> list[str]:
     return lines
 
 
+def title(doc: Doc) -> str:
+    """``"UCSD Ped2, tf_efficientnet_lite0"`` (``" (random weights)"`` appended where so)."""
+    audit = _audit(doc)
+    weights = "" if audit.get("pretrained", True) else " (random weights)"
+    return f"{registry.get_dataset(audit['dataset']).title}, {audit['backbone']}{weights}"
+
+
 def to_markdown(doc: Doc) -> str:
     """The whole ``audit.md``: title, findings paragraph, ladder table, rungs, provenance."""
-    audit = _audit(doc)
-    dataset = registry.get_dataset(audit["dataset"])
-    weights = "" if audit.get("pretrained", True) else " (random weights)"
     lines = [
-        f"# Leakage audit: {dataset.title}, {audit['backbone']}{weights}",
+        f"# Leakage audit: {title(doc)}",
         "",
         ladder_paragraph(doc),
         "## The ladder",
         "",
-        ("Cells: ROC-AUC mean ± std over runs (accuracy mean). Under `standard` the last column is "
-         "the share of test frames identical to a training frame."),
+        ("Cells: ROC-AUC mean ± std over runs (accuracy mean). The last two columns: the share of "
+         "test frames that also sit inside a training window, and inside a window early stopping "
+         "watched; under `standard`, the share of test frames identical to a training frame."),
         "",
         ladder_table(doc),
         "## The rungs",
@@ -337,17 +343,21 @@ def write_audit(doc: Doc, out_dir: str | Path) -> dict[str, Path]:
     """``audit.json``, ``audit.md`` and ``audit.png`` under ``out_dir``, all or none.
 
     Everything is rendered in memory first; the files are then moved into place together,
-    so a failure leaves any earlier audit in the folder as it was. ``out_dir`` is created
+    so a failure leaves any earlier audit in the folder as it was (a rendering failure saves
+    the document alone as ``audit.unrendered.json``). ``out_dir`` is created
     if missing; its parent must exist. Returns ``{"json": path, "md": path, "png": path}``.
     """
     out = Path(out_dir)
     if not out.parent.is_dir():
         raise InputError(f"cannot write the audit to {out}: its parent folder {out.parent} does not exist")
-    blobs = {
-        "json": (json.dumps(doc, indent=2, allow_nan=True) + "\n").encode("utf-8"),  # NaN stays NaN
-        "md": to_markdown(doc).encode("utf-8"),
-        "png": plot_ladder(doc),
-    }
+    text = dumps_json(doc)  # NaN (an undefined ROC-AUC) becomes null
+    try:
+        blobs = {"json": text.encode("utf-8"), "md": to_markdown(doc).encode("utf-8"), "png": plot_ladder(doc)}
+    except Exception as exc:  # a rendering bug must not lose hours of fits: keep the results
+        out.mkdir(exist_ok=True)
+        keep = atomic_write_text(out / "audit.unrendered.json", text)
+        raise RuntimeError(f"rendering the audit failed ({type(exc).__name__}: {exc}); its results are saved in "
+                           f"{keep}: write_audit(json.load(open(path)), out_dir) renders them again") from exc
     paths = {kind: out / f"audit.{kind}" for kind in blobs}
     out.mkdir(exist_ok=True)
     with replacing(list(paths.values())) as temps:

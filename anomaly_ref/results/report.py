@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..fileio import atomic_write_text, dumps_json
 from ..valuefmt import format_value
 
 
@@ -64,6 +64,6 @@ def write(rows: list[Row], out_dir: str | Path, stem: str, provenance: dict[str,
     out.mkdir(parents=True, exist_ok=True)
     doc = {"counts": summary_counts(rows), "rows": [asdict(r) for r in rows], "provenance": provenance}
     js, md = out / f"{stem}.json", out / f"{stem}.md"
-    js.write_text(json.dumps(doc, indent=2) + "\n")
-    md.write_text(to_markdown(rows))
+    atomic_write_text(js, dumps_json(doc))
+    atomic_write_text(md, to_markdown(rows))
     return js, md
