@@ -6,7 +6,10 @@ One training step (forward, backward) of K heads on K batches of 32 windows, thr
   ``grad`` over the same nn.Module heads (nn.LSTM/GRU/RNN inside);
 - ``stacked``: :class:`anomaly_ref.protocol.batched.StackedHeads` (``baddbmm`` over a
   leading model axis, recurrent cells written out).
-Prints milliseconds per step (median of ``--steps``) and writes them with provenance.
+Dropout is off in all three (HeadConfig(dropout=0)): under ``vmap`` the heads' explicit
+dropout masks (drawn in place on an unbatched tensor) are refused, and the comparison is
+about the layers, not the masks. Prints milliseconds per step (median of ``--steps``) and
+writes them with provenance.
 
     python bench/batched_choice.py --out bench/results
 """
@@ -26,7 +29,7 @@ from torch import nn
 
 from anomaly_ref import provenance
 from anomaly_ref.protocol.batched import StackedHeads
-from anomaly_ref.protocol.heads import create_head
+from anomaly_ref.protocol.heads import HeadConfig, create_head
 
 
 def _loop(models, x, y):
@@ -54,13 +57,14 @@ def _stacked_step(models):
 
     def step(x, y):
         stack.zero_grad(set_to_none=True)
-        logits = stack(x, None, gens, [x.shape[1]] * x.shape[0])
+        logits = stack(x, gens, [x.shape[1]] * x.shape[0])
         nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none").mean(1).sum().backward()
     return step
 
 
 def measure(head: str, K: int, dim: int, steps: int, device: str) -> dict:
-    models = [create_head(head, dim, random_state=k).to(device).train() for k in range(K)]
+    no_dropout = HeadConfig(dropout=0.0)
+    models = [create_head(head, dim, config=no_dropout, random_state=k).to(device).train() for k in range(K)]
     x = torch.randn(K, 32, 10, dim, device=device)
     y = torch.randint(0, 2, (K, 32), device=device).float()
     out = {}

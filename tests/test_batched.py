@@ -58,42 +58,35 @@ def test_batched_fit_ends_where_sequential_fits_end(head, dropout):
         np.testing.assert_allclose(hb.val_loss, ha.val_loss, rtol=1e-5)
 
 
-def test_a_stopped_model_is_frozen_while_the_others_go_on():
+def test_a_stopped_model_leaves_the_stack_while_the_others_go_on(monkeypatch):
     # model 0 validates on inverted labels: it stops early; model 1 trains on
     w = _windows()
     flipped = sliding_windows(w.X, 1 - w.y, 5)
     cfg = TrainConfig(lr=1e-2, max_epochs=12, patience=2, restore_best_weights=False)
     tr = np.arange(0, 150)
     va = np.arange(150, len(w))
-    # one shared windows object: flip model 0's validation labels through a second copy of X
+    # one shared windows object: model 0's validation windows come from the flipped half
     both = sliding_windows(np.concatenate([w.X, flipped.X]), np.concatenate([w.y, flipped.y]), 5)
-    va0 = va + len(w.X)  # windows of the flipped half
+    va0 = va + len(w.X)
     models = [create_head("GRU", 6, seq_len=5, random_state=s) for s in (0, 1)]
-    seen = {}
-    real_step = __import__("anomaly_ref.protocol.adam", fromlist=["stacked_step"]).stacked_step
-
-    def spy(params, state, active, **kw):
-        seen.setdefault("active", []).append(active.clone())
-        return real_step(params, state, active, **kw)
-
     import anomaly_ref.protocol.batched as batched
-    original = batched.stacked_step
-    batched.stacked_step = spy
-    try:
-        hists = fit_many(models, both, [tr, tr], [va0, va], config=cfg, seeds=[0, 1])
-    finally:
-        batched.stacked_step = original
+
+    steps = []  # the stack's rows at each Adam step
+    real_step = batched.stacked_step
+    monkeypatch.setattr(batched, "stacked_step",
+                        lambda params, state, active, **kw: (steps.append(len(active)), real_step(params, state, active, **kw)))
+    hists = fit_many(models, both, [tr, tr], [va0, va], config=cfg, seeds=[0, 1])
     assert hists[0].stopped_epoch is not None and hists[0].epochs < hists[1].epochs
-    steps_per_epoch = int(np.ceil(len(tr) / cfg.batch_size))
-    active = torch.stack(seen["active"])  # (steps, 2)
-    assert active[: hists[0].epochs * steps_per_epoch, 0].all()
-    assert not active[hists[0].epochs * steps_per_epoch:, 0].any()  # frozen: no update, no Adam step
-    assert active[:, 1].all()
-    # and its weights equal those of a sequential fit that stopped at the same epoch
-    ref = create_head("GRU", 6, seq_len=5, random_state=0)
-    fit(ref, both.subset(tr), both.subset(va0), config=cfg, random_state=0)
-    for pa, pb in zip(ref.parameters(), models[0].parameters()):
-        torch.testing.assert_close(pb, pa, atol=ATOL, rtol=0)
+    per_epoch = int(np.ceil(len(tr) / cfg.batch_size))
+    # both models step until model 0 stops; after that the stack holds model 1 alone, so
+    # model 0 takes no update and no Adam step
+    assert steps == [2] * hists[0].epochs * per_epoch + [1] * (hists[1].epochs - hists[0].epochs) * per_epoch
+    # each ends where its own sequential fit ends (model 0 with its weights at the stop)
+    for seed, (v, model) in enumerate(zip((va0, va), models)):
+        ref = create_head("GRU", 6, seq_len=5, random_state=seed)
+        fit(ref, both.subset(tr), both.subset(v), config=cfg, random_state=seed)
+        for pa, pb in zip(ref.parameters(), model.parameters()):
+            torch.testing.assert_close(pb, pa, atol=ATOL, rtol=0)
 
 
 @pytest.mark.parametrize("head", list(HEADS))
@@ -104,19 +97,16 @@ def test_stacked_forward_equals_each_model(head):
     out = stack(x)
     for k, model in enumerate(models):
         torch.testing.assert_close(out[k], model(x[k]), atol=1e-6, rtol=1e-5)
-    # a subset of rows, as when some models have stopped
-    rows = torch.tensor([2, 0])
-    torch.testing.assert_close(stack(x[[2, 0]], rows), out[[2, 0]], atol=1e-6, rtol=1e-5)
+    # the rows kept when some models have stopped
+    stack.keep([2, 0])
+    torch.testing.assert_close(stack(x[[2, 0]]), out[[2, 0]], atol=1e-6, rtol=1e-5)
 
 
-def test_write_back_and_mismatched_models():
+def test_mismatched_inputs():
     models = [create_head("LSTM", 4, random_state=s) for s in range(2)]
-    stack = StackedHeads(models)
-    with torch.no_grad():
-        stack.param("classifier.4.bias")[1].fill_(3.0)
-    stack.write_back(models)
-    assert models[1].classifier[4].bias.item() == 3.0 and models[0].classifier[4].bias.item() == 0.0
     with pytest.raises(ValueError, match="one architecture"):
         StackedHeads([create_head("LSTM", 4), create_head("GRU", 4)])
     with pytest.raises(ValueError, match="differ in length"):
         fit_many(models, _windows(d=4), [np.arange(10)], [None, None], seeds=[0, 1])
+    with pytest.raises(ValueError, match="to every model or to none"):
+        fit_many(models, _windows(d=4), [np.arange(10)] * 2, [None, np.arange(10, 20)], seeds=[0, 1])

@@ -84,42 +84,48 @@ def trace(monkeypatch):
     """Record, per fit, the frame ids of the windows early stopping watched — inside the
     training loops (train._mean_loss, sequential; batched.val_losses, batched) — and of the
     windows scored as the test split (runner.predict_proba, called once per fit in fit order)."""
-    monitored: dict[int, set] = {}  # fit number -> watched windows
+    seq_monitored: dict[int, set] = {}  # sequential: fit number -> watched windows
+    by_val: dict[int, set] = {}  # batched: id of a fit's validation index array -> watched windows
+    splits: list = []  # every fit's Split, in fit order (runner.make_splits)
     tests: list[set] = []
-    seq_fit = [0]  # sequential: the fit in progress
+    seq_fit = [0]
     real_loss, real_val, real_predict = train._mean_loss, batched.val_losses, runner.predict_proba
+    real_fit, real_splits = runner.fit, runner.make_splits
 
     def ids(windows):
         return {tuple(w[:, 0].astype(int)) for w in windows[np.arange(len(windows))]}
 
     def loss(model, windows, *a, **k):  # sequential: one call per epoch of the fit in progress
-        monitored.setdefault(seq_fit[0], set()).update(ids(windows))
+        seq_monitored.setdefault(seq_fit[0], set()).update(ids(windows))
         return real_loss(model, windows, *a, **k)
 
-    def val(stack, batches, rows, val_idx, *a, **k):  # batched: model rows[i] (all if None) watches val_idx[i]
-        for row, v in zip(range(len(val_idx)) if rows is None else rows.tolist(), val_idx):
-            monitored.setdefault(row, set()).update(ids(batches.windows.subset(v)))
-        return real_val(stack, batches, rows, val_idx, *a, **k)
+    def val(stack, batches, val_idx, *a, **k):  # batched: the models still training, their val windows
+        for v in val_idx:
+            by_val.setdefault(id(v), set()).update(ids(batches.windows.subset(v)))
+        return real_val(stack, batches, val_idx, *a, **k)
 
-    def predict(model, windows, *a, **k):
-        tests.append(ids(windows))
-        seq_fit[0] += 1
-        return real_predict(model, windows, *a, **k)
-
-    real_fit = runner.fit
-
-    def fit(*a, **k):  # sequential fits run before any predict: number them as they start
+    def fit(*a, **k):  # sequential fits run before any predict: number them as they end
         out = real_fit(*a, **k)
         seq_fit[0] += 1
         return out
+
+    def make_splits(*a, **k):
+        out = real_splits(*a, **k)
+        splits.extend(out)
+        return out
+
+    def predict(model, windows, *a, **k):
+        tests.append(ids(windows))
+        return real_predict(model, windows, *a, **k)
 
     monkeypatch.setattr(train, "_mean_loss", loss)
     monkeypatch.setattr(batched, "val_losses", val)
     monkeypatch.setattr(runner, "predict_proba", predict)
     monkeypatch.setattr(runner, "fit", fit)
+    monkeypatch.setattr(runner, "make_splits", make_splits)
 
     def fits():
-        return [(monitored.get(i, set()), t) for i, t in enumerate(tests)]
+        return [(by_val.get(id(s.val)) or seq_monitored.get(j, set()), t) for j, (s, t) in enumerate(zip(splits, tests))]
 
     return fits
 

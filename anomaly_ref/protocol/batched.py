@@ -65,38 +65,36 @@ class StackedHeads(nn.Module):
         # weights and everything else staying float32. None: float32 throughout.
         self.gemm_dtype: torch.dtype | None = None
 
-    def param(self, name: str, rows: torch.Tensor | None = None) -> torch.Tensor:
-        t = self.params[_key(name)] if self.trainable[name] else getattr(self, _key(name))
-        return t if rows is None else t[rows]
+    def param(self, name: str) -> torch.Tensor:
+        return self.params[_key(name)] if self.trainable[name] else getattr(self, _key(name))
 
     def state_of(self, k: int) -> dict[str, torch.Tensor]:
-        """Model k's weights, detached copies (early stopping's best weights)."""
+        """Row k's weights, detached copies (early stopping's best weights, a stopped model's last)."""
         return {n: self.param(n)[k].detach().clone() for n in self.names}
 
     @torch.no_grad()
-    def load_row(self, k: int, state: dict[str, torch.Tensor]) -> None:
-        for n, value in state.items():
-            self.param(n)[k].copy_(value)
-
-    @torch.no_grad()
-    def write_back(self, models: Sequence[nn.Module]) -> None:
-        """Copy each model's row into the K original modules."""
-        for k, model in enumerate(models):
-            for name, p in model.named_parameters():
-                p.copy_(self.param(name)[k])
+    def keep(self, rows: Sequence[int]) -> None:
+        """Drop every row but ``rows`` (models that stopped leave the stack; new parameters)."""
+        index = torch.as_tensor(list(rows), device=next(iter(self.params.values())).device)
+        for name in self.names:
+            kept = self.param(name).index_select(0, index).clone()
+            if self.trainable[name]:
+                self.params[_key(name)] = nn.Parameter(kept)
+            else:
+                setattr(self, _key(name), kept)
 
     # ------------------------------------------------------------------ forward
 
-    def forward(self, x: torch.Tensor, rows: torch.Tensor | None = None,
-                gens: Sequence[torch.Generator] | None = None, n_valid: Sequence[int] | None = None) -> torch.Tensor:
-        """x : (k, B, T, D) windows of the models ``rows`` (all K if None) -> (k, B) logits.
+    def forward(self, x: torch.Tensor, gens: Sequence[torch.Generator] | None = None,
+                n_valid: Sequence[int] | None = None) -> torch.Tensor:
+        """x : (k, B, T, D), model i's windows in ``x[i]`` -> (k, B) logits.
 
         gens, n_valid : training mode — model i's dropout masks come from ``gens[i]``, drawn
         for its first ``n_valid[i]`` rows only (the rest is padding), as nn.Dropout would
         draw them for a batch of that size. Without gens: eval mode, no dropout.
         """
         t = self.template
-        P = lambda name: self.param(name, rows)  # noqa: E731
+        P = self.param
         if isinstance(t, RecurrentHead):
             h = x
             for i, rnn in enumerate(t.rnns):
@@ -194,6 +192,7 @@ class _Batches:
         self.windows, self.device = windows, device
         self.X = torch.from_numpy(np.ascontiguousarray(windows.X)).to(device)  # (N, D)
         self.labels = torch.from_numpy(windows.labels.astype(np.float32)).to(device)  # (n_windows,)
+        self.starts = torch.from_numpy(windows.starts).to(device)  # (n_windows,)
         self.offsets = torch.arange(windows.seq_len, device=device)
 
     def gather(self, idx: Sequence[np.ndarray], width: int):
@@ -203,7 +202,7 @@ class _Batches:
         for i, r in enumerate(idx):
             rows[i, : len(r)] = r
         rows_t = torch.from_numpy(rows).to(self.device)
-        starts = torch.from_numpy(self.windows.starts).to(self.device)[rows_t]  # (k, width)
+        starts = self.starts[rows_t]  # (k, width)
         frames = (starts[..., None] + self.offsets).reshape(-1)  # (k * width * T,)
         x = self.X.index_select(0, frames).view(len(idx), width, self.windows.seq_len, -1)
         return x, self.labels[rows_t], n_valid
@@ -218,17 +217,16 @@ def _valid_weights(n_valid: Sequence[int], width: int, device: str) -> torch.Ten
     return w.to(device)
 
 
-def val_losses(stack: StackedHeads, batches: _Batches, rows: torch.Tensor | None, val_idx: Sequence[np.ndarray],
-               device: str) -> np.ndarray:
-    """Mean BCE of each model ``rows[i]`` (all if None) on its validation windows
-    ``val_idx[i]``, eval mode: the quantity early stopping watches. (k,) float64."""
+def val_losses(stack: StackedHeads, batches: _Batches, val_idx: Sequence[np.ndarray], device: str) -> np.ndarray:
+    """Mean BCE of each model of the stack on its validation windows ``val_idx[i]``, eval
+    mode: the quantity early stopping watches. (k,) float64."""
     k = len(val_idx)
     chunk = max(32, EVAL_ROWS // max(k, 1))
     sums = torch.zeros(k, dtype=torch.float64, device=device)
     with torch.no_grad():
         for lo in range(0, max(len(v) for v in val_idx), chunk):
             x, y, n_valid = batches.gather([v[lo: lo + chunk] for v in val_idx], chunk)
-            bce = nn.functional.binary_cross_entropy_with_logits(stack(x, rows), y, reduction="none")
+            bce = nn.functional.binary_cross_entropy_with_logits(stack(x), y, reduction="none")
             mask = torch.arange(chunk, device=device)[None] < torch.tensor(n_valid, device=device)[:, None]
             sums += (bce * mask).sum(1).double()
     return sums.cpu().numpy() / np.array([len(v) for v in val_idx])
@@ -248,79 +246,100 @@ def fit_many(
     """Train ``models`` (one architecture) in place, model i on windows ``train_idx[i]`` with
     early stopping on ``val_idx[i]``, as K calls of :func:`~anomaly_ref.protocol.train.fit`
     with ``random_state=seeds[i]`` would. All models index the same ``windows``; they end
-    on ``device``, as :func:`~anomaly_ref.protocol.train.fit` leaves its model.
+    on ``device``, as :func:`~anomaly_ref.protocol.train.fit` leaves its model. Either every
+    model has validation windows or none has (no early stopping then).
 
     on_fit : called once per model when its training ends (progress bars).
     """
     K = len(models)
     if not (K == len(train_idx) == len(val_idx) == len(seeds)):
         raise ValueError("fit_many: models, train_idx, val_idx and seeds differ in length")
+    if len({v is None for v in val_idx}) > 1:
+        raise ValueError("fit_many: give validation windows to every model or to none")
     threads = torch.get_num_threads()
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     try:
         stack = StackedHeads(models).to(device)
         stack.gemm_dtype = {"fp32": None, "bf16": torch.bfloat16}[config.precision]
-        hists = _fit(stack, _Batches(windows, device), [np.asarray(t) for t in train_idx], val_idx, config, seeds,
-                     device, on_fit)
+        hists, finals = _fit(stack, _Batches(windows, device), [np.asarray(t) for t in train_idx], val_idx, config,
+                             seeds, device, on_fit)
     finally:
         torch.set_num_threads(threads)
-    for model in models:
-        model.to(device)
-    stack.write_back(models)
+    with torch.no_grad():
+        for model, state in zip(models, finals):
+            model.to(device)
+            for name, p in model.named_parameters():
+                p.copy_(state[name])
     return hists
 
 
 def _fit(stack: StackedHeads, batches: _Batches, train_idx, val_idx, config: TrainConfig, seeds, device, on_fit):
+    """The epoch loop of :func:`fit_many`: (histories, each model's final weights)."""
     K, bs = len(train_idx), config.batch_size
     rngs = [np.random.default_rng(s) for s in seeds]  # epoch permutations, as fit() draws them
     gens = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]  # dropout streams
     hists = [History() for _ in range(K)]
     stoppers = [EarlyStopping(config.patience) for _ in range(K)]
-    running = np.ones(K, bool)
+    finals: list[dict | None] = [None] * K
+    alive = list(range(K))  # the model of each row of the stack; a model that stops leaves it
     adam: dict = {}
-    params = list(stack.params.values())
     for epoch in range(config.max_epochs):
-        act = np.flatnonzero(running)  # models still training: the stack shrinks as they stop
-        rows = None if running.all() else torch.as_tensor(act, device=device)
-        orders = {i: rngs[i].permutation(len(train_idx[i])) for i in act}
-        totals = torch.zeros(len(act), dtype=torch.float64, device=device)  # summed on the device: no sync per step
-        stack.train()
-        for s in range(max(math.ceil(len(train_idx[i]) / bs) for i in act)):
-            idx = [train_idx[i][orders[i][s * bs:(s + 1) * bs]] for i in act]
+        orders = [rngs[i].permutation(len(train_idx[i])) for i in alive]
+        totals = torch.zeros(len(alive), dtype=torch.float64, device=device)  # summed on the device: no sync per step
+        params = list(stack.params.values())
+        for s in range(max(math.ceil(len(train_idx[i]) / bs) for i in alive)):
+            idx = [train_idx[i][order[s * bs:(s + 1) * bs]] for i, order in zip(alive, orders)]
             x, y, n_valid = batches.gather(idx, bs)
-            logits = stack(x, rows, [gens[i] for i in act], n_valid)
+            logits = stack(x, [gens[i] for i in alive], n_valid)
             bce = nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
             per_model = (bce * _valid_weights(n_valid, bs, device)).sum(1)  # (k,) each model's batch mean
             for p in params:
                 p.grad = None
             per_model.sum().backward()  # model i's weights get model i's gradient only
-            stepping = torch.zeros(K, dtype=torch.bool)
-            stepping[act[np.array(n_valid) > 0]] = True
-            stacked_step(params, adam, stepping.to(device), lr=config.lr, betas=config.betas, eps=config.eps)
+            # a model whose (smaller) training split has run out this epoch skips the step
+            stepping = torch.tensor([n > 0 for n in n_valid], device=device)
+            stacked_step(params, adam, stepping, lr=config.lr, betas=config.betas, eps=config.eps)
             totals += per_model.detach().double() * torch.tensor(n_valid, dtype=torch.float64, device=device)
-        for i, total in zip(act, totals.cpu().numpy()):
+        for i, total in zip(alive, totals.cpu().numpy()):
             hists[i].loss.append(float(total) / len(train_idx[i]))
-        have_val = [i for i in act if val_idx[i] is not None]
-        if not have_val:
+        if val_idx[0] is None:
             continue
-        stack.eval()
-        val_rows = None if len(have_val) == K else torch.as_tensor(have_val, device=device)
-        losses = val_losses(stack, batches, val_rows, [val_idx[i] for i in have_val], device)
-        for i, val_loss in zip(have_val, losses):
+        losses = val_losses(stack, batches, [val_idx[i] for i in alive], device)
+        stopped = []
+        for row, (i, val_loss) in enumerate(zip(alive, losses)):
             hists[i].val_loss.append(float(val_loss))
-            if stoppers[i].update(epoch, float(val_loss), hists[i], lambda i=i: stack.state_of(i)):
-                running[i] = False
+            if stoppers[i].update(epoch, float(val_loss), hists[i], lambda row=row: stack.state_of(row)):
+                stopped.append(row)
+        if stopped:
+            for row in stopped:
+                finals[alive[row]] = stack.state_of(row)
                 if on_fit:
                     on_fit()
-        if not running.any():
-            break
+            keep = [row for row in range(len(alive)) if row not in stopped]
+            alive = [alive[row] for row in keep]
+            if not alive:
+                break
+            stack.keep(keep)
+            _keep_rows(adam, keep)
+    for row, i in enumerate(alive):
+        finals[i] = stack.state_of(row)
+        if on_fit:
+            on_fit()
     for i in range(K):
         if config.restore_best_weights and stoppers[i].best_state is not None:  # Keras 3 on_train_end
-            stack.load_row(i, stoppers[i].best_state)
+            finals[i] = stoppers[i].best_state
             hists[i].weights_epoch = hists[i].best_epoch
         if hists[i].weights_epoch is None:
             hists[i].weights_epoch = hists[i].epochs - 1
-        if running[i] and on_fit:
-            on_fit()
-    return hists
+    return hists, finals
+
+
+def _keep_rows(adam: dict, rows: list[int]) -> None:
+    """Adam's moments and step counts of the rows kept in the stack (see StackedHeads.keep)."""
+    if not adam:
+        return
+    index = torch.as_tensor(rows, device=adam["step"].device)
+    adam["step"] = adam["step"].index_select(0, index)
+    adam["m"] = [m.index_select(0, index) for m in adam["m"]]
+    adam["v"] = [v.index_select(0, index) for v in adam["v"]]
