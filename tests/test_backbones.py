@@ -74,3 +74,14 @@ def test_pretrained_without_hub_says_how_to_continue(monkeypatch, tmp_path):
 def test_unknown_backbone_lists_valid_names():
     with pytest.raises(UnknownNameError, match="unknown backbone 'convnext'; valid: convnext_tiny"):
         create_backbone("convnext", pretrained=False)
+
+
+def test_random_weights_are_seeded_and_leave_the_global_rng_alone():
+    import torch
+
+    state = torch.random.get_rng_state()
+    a, b = (create_backbone("repvgg_a0", pretrained=False) for _ in range(2))
+    c = create_backbone("repvgg_a0", pretrained=False, seed=1)
+    assert torch.equal(state, torch.random.get_rng_state())
+    wa, wb, wc = (next(m.parameters()).detach() for m in (a, b, c))
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)

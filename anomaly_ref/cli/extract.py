@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .. import provenance
-    from ..extraction.backbones import create_backbone
+    from ..extraction.backbones import RANDOM_SEED, create_backbone
     from ..extraction.paper import extract_paper
     from ..extraction.fast import FastConfig, extract_fast
     from ..data.featurefiles import open_features, paper_paths, refuse_overwrite, write_paper_files, write_text
@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
                                   frames.labels[:n], force=args.force)
     record = provenance.collect(
         config={"source": str(args.source), "dataset": args.dataset, "backbone": spec.timm_id,
-                "pretrained": not args.random_weights, "frames": n, **settings},
+                "pretrained": not args.random_weights, "frames": n, **settings,
+                **({"random_seed": RANDOM_SEED} if args.random_weights else {})},
         seeds={}, inputs=[args.source] if Path(args.source).is_file() else [], device=device,
     )
     record["images_per_s"] = n / seconds if seconds > 0 else None

@@ -28,17 +28,26 @@ log = logging.getLogger(__name__)
 _PACKAGE_HEAD_PREFIX = "_fc."
 
 
-def create_backbone(name: str, *, pretrained: bool = True) -> "torch.nn.Module":
+RANDOM_SEED = 0  # seed of random-weight backbones: their features must be reproducible too
+
+
+def create_backbone(name: str, *, pretrained: bool = True, seed: int = RANDOM_SEED) -> "torch.nn.Module":
     """timm model ``name`` as a pooled-feature extractor: ``(B, 3, H, W) -> (B, feature_dim)``.
 
-    ``pretrained=False`` builds random weights (no network). ``pretrained=True`` loads the
+    ``pretrained=False`` builds random weights (no network), drawn from a private RNG seeded
+    with ``seed`` (the caller's global RNG is left as it was), so the same name and seed give
+    the same weights and features in every run. ``pretrained=True`` loads the
     pinned weights: from the weights package where the registry names one, else the hub.
     """
     spec = get_backbone(name)
     import timm
 
     if not pretrained:
-        model = timm.create_model(spec.name, pretrained=False, num_classes=0)
+        import torch
+
+        with torch.random.fork_rng(devices=[]):  # timm draws its init from the global RNG
+            torch.manual_seed(seed)
+            model = timm.create_model(spec.name, pretrained=False, num_classes=0)
     elif spec.weights_package:
         model = timm.create_model(spec.name, pretrained=False, num_classes=0)
         model.load_state_dict(map_state_dict(_package_state_dict(spec), model.state_dict()))

@@ -36,6 +36,7 @@ from ..errors import InputError
 from ..fileio import replacing, sha256_file
 from ..frames.base import FrameSequence
 from ..registry import get_backbone
+from .backbones import RANDOM_SEED
 from .paper import as_image
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ def cache_key(digest: str, frames: FrameSequence, rows: np.ndarray, backbone: st
         "frames": hashlib.sha256(json.dumps(meta).encode()).hexdigest(),
         "dataset": frames.dataset,
         "backbone": spec.timm_id,
-        "weights": (spec.weights_package or "hub") if pretrained else "random",
+        "weights": (spec.weights_package or "hub") if pretrained else f"random, seed {RANDOM_SEED}",
         "preprocessing": [spec.input_size, spec.mean, spec.std],
         "path": path,
         "device": device.split(":")[0],  # kernels differ between device types, not between GPUs of one
