@@ -343,3 +343,24 @@ def test_progress_bar_on_a_terminal_and_summary(server, make_manifest, cache, ca
     assert main(fetch_cli(make_manifest(), cache, "--only", "features")) == 0
     err = capsys.readouterr().err
     assert "100%" not in err and f"features/{DS}: 12 file(s) verified, already in the cache" in err
+
+
+@pytest.mark.parametrize("failure", ["http-404", "refused"])
+def test_hopeless_failures_are_not_retried(server, make_manifest, cache, capsys, sleeps, failure):
+    """A 4xx reply or a host that refuses the connection ends the attempts at once (--retries 3)."""
+    import socket
+
+    server.route(ZIP_PATH, Reply(b"gone", status=404))
+    extra = []
+    if failure == "refused":
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            extra = ["--mirror", f"http://127.0.0.1:{sock.getsockname()[1]}"]
+    rc = main(fetch_cli(make_manifest(), cache, "--only", "features", "--retries", "3", *extra))
+    err = capsys.readouterr().err
+    assert rc == 2 and sleeps == [] and err.count("error:") == 1, err
+    if failure == "http-404":
+        assert server.requests() == 1 and "HTTP 404" in err and "after 1 attempt(s)" in err
+    else:
+        assert "cannot connect to" in err and "not retried" in err and "ways out:" in err
+    assert cache_files(cache) == set()

@@ -6,7 +6,8 @@ What a real folder holds besides the manifest's members (the authors' ``.txt``, 
 unlisted ``.npy``, a missing or duplicated member, an unsafe entry (``..``, absolute path,
 symlink, encrypted) or a member larger than its bound refuses the whole source. When every
 entry sits under one top-level folder (a folder zip may or may not add one), that folder
-is stripped before matching. Files are written under the manifest's names only.
+(as far as its ``.npy`` files go) is stripped before matching. Files are written under the
+manifest's names only.
 
 Bounds: a feature member's ``.npy`` header is read from the stream first and its body may
 not exceed the size that header implies (nor the member's own bound); the whole source
@@ -48,11 +49,12 @@ def few(names: Sequence[str]) -> str:
 
 
 def _top_folder(names: Iterable[str]) -> str:
-    """``"top/"`` if every entry (macOS junk aside) lies under one folder ``top``, else ``""``."""
+    """``"top/"`` if every ``.npy`` entry (macOS junk aside) lies under one folder ``top``, else
+    ``""``. Other files (a README beside the folder) are skipped anyway, so they do not count."""
     tops = set()
     for name in names:
         parts = PurePosixPath(name).parts
-        if parts and parts[0] in JUNK_DIRS:
+        if not name.lower().endswith(".npy") or _is_junk(name):
             continue
         if len(parts) < 2:
             return ""
