@@ -13,7 +13,6 @@ import io
 import json
 import os
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -23,13 +22,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from anomaly_ref import registry
 from anomaly_ref.cli import main
 from anomaly_ref.data import integrity
 
-from httpserver import Reply, Server
+from httpserver import Reply
 from test_fetch import (  # noqa: F401  (fixtures used by name)
-    ANOMALY, DS, NORMAL, ROOT, WB, WB_ROUTE, ZIP_PATH, cache, cache_files, clean_env, feature_paths,
+    DS, NORMAL, ROOT, WB_ROUTE, ZIP_PATH, cache, cache_files, clean_env, feature_paths,
     folder_arrays, make_manifest, make_zip, npy_bytes, server, sha, sleeps,
 )
 

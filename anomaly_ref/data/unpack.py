@@ -27,7 +27,7 @@ import zlib
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from . import integrity
 from ..errors import FetchError, InputError
@@ -262,6 +262,12 @@ def copy_folder(folder: str | os.PathLike, members: Sequence[Member], out_dir: s
         if size > bound[0]:
             raise _too_big(src, chosen[m.name], size, bound)
         with open(path, "rb") as fin:
+            def read(n: int, fin=fin, path=path) -> bytes:
+                try:
+                    return fin.read(n)
+                except OSError as exc:  # a disk or network-share fault: one error line
+                    raise FetchError(f"{path}: cannot read ({exc}); nothing was installed") from None
+
             out[m.name] = out_dir / m.name
-            _copy_member(fin.read, out[m.name], src, chosen[m.name], m, budget)
+            _copy_member(read, out[m.name], src, chosen[m.name], m, budget)
     return out
