@@ -285,9 +285,11 @@ def test_pinned_member_sha256_mismatch(server, make_manifest, cache):
     files = folder_arrays()
     server.route(ZIP_PATH, Reply(make_zip(files)))
     pinned = sha(b"the bytes the authors published")
-    with pytest.raises(FetchError, match=rf"{NORMAL}.*sha256: expected {pinned}, found {sha(files[NORMAL])}.*Nothing was written"):
+    with pytest.raises(FetchError, match=rf"{NORMAL}.*sha256: expected {pinned}, found {sha(files[NORMAL])}.*Nothing was "
+                                         rf"installed \(the copy is kept in .*\.rejected/features/{DS}/{NORMAL}\."):
         get_features(make_manifest(pin({NORMAL: pinned})), cache)
-    assert cache_files(cache) == set()
+    kept = [p for p in cache_files(cache) if not p.startswith(".rejected/")]
+    assert kept == [] and (cache / ".rejected" / "features" / DS).iterdir().__next__().read_bytes() == files[NORMAL]
 
 
 def test_workbook_sha256_mismatch(server, make_manifest, cache, wb_bytes, sleeps):
@@ -510,7 +512,9 @@ def test_unpinned_source_changed_after_first_use(server, make_manifest, cache):
                                          rf"expected {sha(files[NORMAL])}, found {sha(changed[NORMAL])} "
                                          rf"\(recorded at first use in .*{fetch.TOFU_NAME}.*delete its entry"):
         get_features(manifest, cache)
-    assert cache_files(cache) == feature_paths(set(files) - {NORMAL})  # nothing new installed
+    rejected = {p for p in cache_files(cache) if p.startswith(".rejected/")}  # the refused copy, kept
+    assert [p.split("/")[-1].rsplit(".", 1)[0] for p in rejected] == [NORMAL]
+    assert cache_files(cache) - rejected == feature_paths(set(files) - {NORMAL})  # nothing new installed
 
 
 def test_unreadable_first_use_record(server, make_manifest, cache):

@@ -105,7 +105,7 @@ def test_from_the_workbook(make_manifest, cache, tmp_path, capsys, wb_bytes):
     (tmp_path / WB).write_bytes(wb_bytes[:-1] + bytes([wb_bytes[-1] ^ 1]))
     rc = main(fetch_from(make_manifest(), tmp_path / "cache2", tmp_path / WB, "--only", "workbook"))
     assert rc == 2 and "fails verification: sha256: expected" in capsys.readouterr().err
-    assert cache_files(tmp_path / "cache2") == set()
+    assert [p.split("/")[:3] for p in cache_files(tmp_path / "cache2")] == [[".rejected", "workbooks", DS]]  # kept, not installed
 
 
 def test_from_env_serves_the_api_and_offline(server, make_manifest, cache, tmp_path, monkeypatch):

@@ -339,9 +339,12 @@ def _verify_and_install(art: Artifact, todo: Sequence[Member], staged: dict[str,
         if check is None and m.optional:
             continue  # the source does not hold it: fine
         if check is None or check.status not in (OK, UNPINNED):  # MISMATCH, or nothing staged
-            detail = check.detail if check is not None and check.status == MISMATCH else "missing: the source held no such file"
+            detail, kept = "missing: the source held no such file", ""
+            if check is not None and check.status == MISMATCH:
+                detail = check.detail
+                kept = f" (the copy is kept in {_reject(staged[m.name], opts.cache, Path(art.id, m.name))})"
             raise FetchError(
-                f"{art.id}/{m.name}: fails verification: {detail}. Nothing was written to the cache. "
+                f"{art.id}/{m.name}: fails verification: {detail}. Nothing was installed{kept}. "
                 "If the source changed on purpose, fix data_manifest.json; otherwise fetch it again "
                 "(or use --mirror)"
             )
@@ -542,9 +545,10 @@ def _workdir(cache: Path, artifact_id: str) -> Iterator[Path]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _reject(path: Path, cache: Path) -> Path:
-    """Move a cached file that failed verification out of the artifact folder (kept, not used)."""
-    rel = path.relative_to(cache)
+def _reject(path: Path, cache: Path, rel: Path | None = None) -> Path:
+    """Move a file that failed verification to ``.rejected/<rel>.<time>[.N]`` (kept, never used):
+    a cached copy (``rel`` defaults to its place in the cache) or a staged download."""
+    rel = rel if rel is not None else path.relative_to(cache)
     folder = cache / ".rejected" / rel.parent
     folder.mkdir(parents=True, exist_ok=True)
     stamp = f"{rel.name}.{time.strftime('%Y%m%dT%H%M%S')}"
