@@ -7,11 +7,11 @@ Public API (what bench/ uses)::
 
 Cache layout: ``<cache>/<artifact id>/<member name>`` (``features/ped2/normal_features_
 convnext_tiny.npy``, ``workbooks/ped2/Results of ... Ped2.xlsx``), plus ``.locks/``,
-``.tmp/`` (work in progress, never read) and ``.rejected/`` (cached files that failed
+``.tmp/`` (work in progress, never read) and ``.rejected/`` (every copy that failed
 verification, kept for inspection). A mirror serves the same layout under its base URL.
 
-Every download goes through pooch (retries, tqdm progress bar, sha256 check, at most
-the bytes the manifest allows) into a private work folder inside the cache; a local copy
+Every download goes through pooch (:mod:`.download`: retries, tqdm progress bar, sha256
+check, at most the bytes the manifest allows) into a private work folder inside the cache; a local copy
 (``fetch --from PATH``, ``$ANOMALY_REF_FROM``) is copied into one the same way. Members
 are verified there (sha256 if pinned, .npy header checks always) by the one function
 both routes share, and only then renamed into place, all or nothing. One file lock per
@@ -26,7 +26,6 @@ unpinned file is then held to that record exactly as a pinned one is held to its
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import logging
 import math
@@ -39,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from . import integrity, manifest as mf, unpack
+from . import download, integrity, manifest as mf, unpack
 from .. import registry
 from ..errors import FetchError, InputError
 from .integrity import MISMATCH, MISSING, OK, UNPINNED, Check
@@ -53,11 +52,7 @@ MIRROR_ENV = "ANOMALY_REF_MIRROR"
 OFFLINE_ENV = "ANOMALY_REF_OFFLINE"
 REQUIRE_PINNED_ENV = "ANOMALY_REF_REQUIRE_PINNED"
 FROM_ENV = "ANOMALY_REF_FROM"
-WAYS_OUT = (
-    "ways out: a network that reaches the source; a mirror (--mirror URL / $ANOMALY_REF_MIRROR); the folder "
-    "downloaded in a browser or copied from a colleague (fetch --from PATH / $ANOMALY_REF_FROM); or a filled "
-    "cache with --offline (README: No access to Dropbox?)"
-)
+WAYS_OUT = download.WAYS_OUT
 DEFAULT_RETRIES = 3  # extra attempts after the first (pooch waits 1 s, 2 s, ... between them)
 DEFAULT_TIMEOUT = 60.0  # seconds without a byte before a request is abandoned
 
@@ -304,6 +299,12 @@ def _stage_download(art: Artifact, todo: Sequence[Member], work: Path,
     return staged, list(art.members), f"downloaded from {url}"
 
 
+def _get(url: str, work: Path, fname: str, sha256: str | None, opts: Options, bound: tuple[int, str]) -> Path:
+    """:func:`download.get` into ``work/fname`` with the options' retries, timeout and progress bar."""
+    return download.get(url, work / fname, sha256, bound, retries=opts.retries, timeout=opts.timeout,
+                        progress=opts.progress)
+
+
 def _stage_local(art: Artifact, source: Path, work: Path) -> tuple[dict[str, Path], list[Member]]:
     """Copy the members a local copy holds into ``work`` with the checks a download gets."""
     if not source.exists():
@@ -359,158 +360,6 @@ def _verify_and_install(art: Artifact, todo: Sequence[Member], staged: dict[str,
             installed[m.name] = dataclasses.replace(checks[m.name], path=target)
             log.info("installed %s", target)
     return installed
-
-
-class _NotRetried(Exception):
-    """A failure another attempt cannot mend (HTTP 4xx, no connection at all): pooch's retry
-    loop catches only ValueError and RequestException, so this ends it at once."""
-
-
-class _TooMuch(FetchError):
-    """The server sent more bytes than the manifest allows (an OSError: pooch does not retry it)."""
-
-
-class _CappedFile:
-    """The file pooch streams into, refusing to grow past ``bound`` decoded bytes."""
-
-    def __init__(self, raw, bound: tuple[int, str], fname: str, url: str) -> None:
-        self.raw, self.bound, self.fname, self.url, self.written = raw, bound, fname, url, 0
-
-    def write(self, chunk: bytes) -> int:
-        self.written += len(chunk)
-        if self.written > self.bound[0]:
-            raise _TooMuch(
-                f"{self.fname}: {self.url} sent more than the {self.bound[0]} bytes allowed ({self.bound[1]}); "
-                f"stopped after {self.written} bytes, nothing was written to the cache. The server is not "
-                "sending the expected file: use --mirror or report it"
-            )
-        return self.raw.write(chunk)
-
-    def flush(self) -> None:
-        self.raw.flush()
-
-
-@functools.cache
-def _downloader_class():
-    """pooch's HTTPDownloader, counting attempts, capping bytes and ending hopeless retries."""
-    import pooch
-    import requests
-    import urllib3
-
-    class Downloader(pooch.HTTPDownloader):
-        def __init__(self, bound: tuple[int, str], fname: str, **kwargs) -> None:
-            super().__init__(**kwargs)
-            self.bound, self.fname, self.attempts = bound, fname, 0
-
-        def __call__(self, url, output_file, pooch_obj, check_only=False):
-            self.attempts += 1
-            with open(output_file, "w+b") as raw:
-                try:
-                    return super().__call__(url, _CappedFile(raw, self.bound, self.fname, url), pooch_obj, check_only)
-                except requests.HTTPError as exc:
-                    if 400 <= exc.response.status_code < 500:
-                        raise _NotRetried() from exc
-                    raise
-                except requests.ConnectionError as exc:
-                    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-                    if isinstance(reason, urllib3.exceptions.NewConnectionError):  # refused, no DNS
-                        raise _NotRetried() from exc
-                    raise
-
-    return Downloader
-
-
-def _get(url: str, work: Path, fname: str, sha256: str | None, opts: Options, bound: tuple[int, str]) -> Path:
-    """Download ``url`` to ``work/fname`` with pooch: retries, progress bar, sha256 check,
-    at most ``bound[0]`` bytes after decoding."""
-    import pooch
-    import requests
-
-    fetcher = pooch.create(
-        path=work, base_url="", registry={fname: f"sha256:{sha256}" if sha256 else None},
-        urls={fname: url}, retry_if_failed=opts.retries,
-    )
-    # identity: a small compressed reply must not expand past the bound (it is counted decoded anyway)
-    downloader = _downloader_class()(bound, fname, progressbar=opts.progress, timeout=opts.timeout,
-                                     headers={"Accept-Encoding": "identity"})
-    try:
-        with _quiet_pooch():
-            path = Path(fetcher.fetch(fname, downloader=downloader))
-    except _NotRetried as exc:
-        raise _explain(exc.__cause__, fname, url, downloader.attempts, opts, retried=False) from None
-    except FetchError:
-        raise
-    except (requests.RequestException, ValueError) as exc:
-        raise _explain(exc, fname, url, downloader.attempts, opts) from None
-    if not path.is_file():  # pooch made no attempt (retry_if_failed < 0)
-        raise FetchError(
-            f"{fname}: the download from {url} produced no file; nothing was written to the cache. "
-            f"retries was {opts.retries!r} (expected >= 0): build Options with fetch.options()"
-        )
-    return path
-
-
-def _explain(exc: Exception, fname: str, url: str, attempts: int, opts: Options, retried: bool = True) -> FetchError:
-    """One FetchError line for what requests or pooch raised (``retried``: False when the
-    failure ended the attempts at once)."""
-    import requests
-
-    tried = f"{attempts} attempt(s)"
-    if isinstance(exc, requests.HTTPError):
-        return FetchError(
-            f"{fname}: HTTP {exc.response.status_code} from {url} after {tried}; nothing was written "
-            f"to the cache. The link may have moved. {WAYS_OUT}"
-        )
-    if isinstance(exc, requests.Timeout):
-        return FetchError(
-            f"{fname}: no data from {url} for {opts.timeout:g} s, {tried} ({exc}); nothing was "
-            f"written to the cache. Retry later or raise --timeout; {WAYS_OUT}"
-        )
-    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                        requests.exceptions.InvalidSchema)):  # also ValueErrors: tested before the hash case
-        return FetchError(
-            f"{fname}: cannot request {url}: {exc}; nothing was written to the cache. Fix the URL "
-            "(the artifact's url in data_manifest.json, or --mirror)"
-        )
-    if isinstance(exc, requests.ConnectionError) and not retried:
-        return FetchError(
-            f"{fname}: cannot connect to {url} ({exc}); not retried (no connection could be made); nothing was "
-            f"written to the cache. {WAYS_OUT}"
-        )
-    if isinstance(exc, requests.RequestException):  # refused, reset, body shorter than Content-Length
-        return FetchError(
-            f"{fname}: download from {url} broke off after {tried} ({exc}); nothing was written to "
-            f"the cache. Retry later; {WAYS_OUT}"
-        )
-    return FetchError(  # pooch: hash mismatch (message has expected and found)
-        f"{fname}: sha256 mismatch from {url} after {tried}: {exc} Nothing was written to the "
-        "cache. Retry later, use --mirror, or, if the source changed on purpose, update data_manifest.json"
-    )
-
-
-@contextmanager
-def _quiet_pooch() -> Iterator[None]:
-    """Keep pooch's INFO lines ("Downloading file ...", on its own stderr handler) out of the
-    output unless this module logs at INFO (``-v``), so a CLI error stays one line.
-
-    A filter rather than ``setLevel``: each call adds and removes its own, so concurrent
-    downloads in threads cannot restore a stale level.
-    """
-    import pooch
-
-    if log.isEnabledFor(logging.INFO):
-        yield
-        return
-    logger = pooch.get_logger()
-
-    def warnings_only(record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.WARNING
-
-    logger.addFilter(warnings_only)
-    try:
-        yield
-    finally:
-        logger.removeFilter(warnings_only)
 
 
 @contextmanager
