@@ -11,7 +11,13 @@ Environment: ANOMALY_REF_BENCH_RUNS (default 5), ANOMALY_REF_TOLERANCE (default
 ids, so only paper and paper-val can run on them: the gap to the paper under paper-val is
 what early stopping on the test split bought), ANOMALY_REF_TRAINER (default batched: a
 case's 5 runs train at once; sequential: one after another, for comparison), ANOMALY_REF_DEVICE (default cuda if available, else cpu), plus the
-fetch variables (ANOMALY_REF_CACHE, ANOMALY_REF_MIRROR, ANOMALY_REF_OFFLINE, ...).
+fetch variables (ANOMALY_REF_CACHE, ANOMALY_REF_MIRROR, ANOMALY_REF_FROM, ANOMALY_REF_OFFLINE, ...).
+
+When a dataset's features cannot be had (no network, HTTP 404, a file that fails
+verification), its first case fails with the one-line error and the ways out; every later
+case of that dataset in the same run fails at once with "not run: ..." naming that first
+case, without another download attempt, and the diff report lists it as a row with that
+reason (status "error").
 """
 
 from __future__ import annotations
@@ -37,12 +43,23 @@ CASES = [
 ]
 
 
+class Unavailable(Exception):
+    """The features of a dataset cannot be had in this run; the message names the fetch error's type."""
+
+
+_UNAVAILABLE: dict[str, str] = {}  # dataset -> id of the case whose fetch failed: no second attempt
+
+
 @functools.lru_cache(maxsize=1)  # cases are ordered so one backbone's 4 heads share a load
 def _features(dataset: str, extractor: str):
     from anomaly_ref.data import fetch
     from anomaly_ref.protocol.features import load_pair
 
-    normal, anomaly = fetch.features(dataset, extractor)
+    try:
+        normal, anomaly = fetch.features(dataset, extractor)
+    except AnomalyRefError as exc:
+        message = str(exc) if "ways out" in str(exc) else f"{exc}; {fetch.WAYS_OUT}"
+        raise Unavailable(f"{type(exc).__name__}: {message}") from None
     return load_pair(normal, anomaly), (normal, anomaly)
 
 
@@ -93,15 +110,27 @@ def sweep(setup):
 
 @pytest.mark.parametrize("dataset, extractor, head", CASES)
 def test_reproduce(dataset, extractor, head, setup, sweep):
+    case = f"{dataset}/{extractor}/{head}"
+    if dataset in _UNAVAILABLE:  # fail fast, and once: no second download in this run
+        reason = f"not run: the {dataset} features could not be had (see the failure of {_UNAVAILABLE[dataset]})"
+        sweep.add(Row(dataset, extractor, head, error=reason))
+        pytest.fail(reason, pytrace=False)
+    message = None
     try:
         pair, paths = _features(dataset, extractor)
         sweep.inputs.update(map(str, paths))
         result = run_protocol(setup["protocol"], pair_features(pair), head, sweep.config, device=setup["device"])
+    except Unavailable as exc:
+        _UNAVAILABLE[dataset] = case
+        message = f"cannot run {case}: {exc}"
+        sweep.add(Row(dataset, extractor, head, error=str(exc)))
     except Exception as exc:  # a sweep never stops at one cell: the row records the error
         sweep.add(Row(dataset, extractor, head, error=f"{type(exc).__name__}: {exc}"))
-        if isinstance(exc, AnomalyRefError):
-            pytest.fail(f"cannot run {dataset}/{extractor}/{head}: {exc}", pytrace=False)
-        raise
+        if not isinstance(exc, AnomalyRefError):
+            raise
+        message = f"cannot run {case}: {exc}"
+    if message:  # outside the except block: one line, no chained traceback
+        pytest.fail(message, pytrace=False)
     published = paper_summary(setup["reference"], dataset, extractor, head)
     diffs = diff(result.summary, published)
     tol = setup["tolerance"]

@@ -21,6 +21,7 @@ class Reply:
     send_bytes: int | None = None  # send only this many body bytes, then close the connection
     content_length: int | None = None  # announce this instead of len(body); -1: no header at all
     stall: float = 0.0  # seconds to wait before the status line (the client should time out)
+    headers: tuple[tuple[str, str], ...] = ()  # extra response headers, e.g. (("Content-Encoding", "gzip"),)
 
 
 class Server:
@@ -30,6 +31,7 @@ class Server:
         self.routes: dict[str, list[Reply]] = {}
         self.counts: dict[str, int] = {}
         self.seen: list[str] = []  # full request targets, query included, in order
+        self.headers: list[dict[str, str]] = []  # request headers, in the same order
         self._lock = threading.Lock()
         self._closing = threading.Event()  # ends stalls at shutdown
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -53,10 +55,11 @@ class Server:
         with self._lock:
             return self.counts.get(path, 0) if path else sum(self.counts.values())
 
-    def _next(self, target: str) -> Reply | None:
+    def _next(self, target: str, headers: dict[str, str]) -> Reply | None:
         path = urlsplit(target).path
         with self._lock:
             self.seen.append(target)
+            self.headers.append(headers)
             self.counts[path] = self.counts.get(path, 0) + 1
             replies = self.routes.get(path)
             if not replies:
@@ -68,7 +71,7 @@ class Server:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                reply = server._next(self.path)
+                reply = server._next(self.path, dict(self.headers.items()))
                 if reply is None:
                     reply = Reply(b"not found", status=404)
                 if reply.stall and server._closing.wait(reply.stall):
@@ -78,6 +81,8 @@ class Server:
                 if length >= 0:
                     self.send_header("Content-Length", str(length))
                 self.send_header("Content-Type", "application/octet-stream")
+                for key, value in reply.headers:
+                    self.send_header(key, value)
                 self.end_headers()
                 body = reply.body if reply.send_bytes is None else reply.body[: reply.send_bytes]
                 try:

@@ -41,19 +41,23 @@ def mirror():
         yield s
 
 
-def _bench(mirror, tmp_path, **env) -> subprocess.CompletedProcess:
+def _bench(mirror, tmp_path, *select, **env) -> subprocess.CompletedProcess:
+    """The bench in a subprocess against ``mirror`` (a Server or a base URL); ``select``: pytest
+    arguments choosing the cases (default: the one CASE)."""
     full = {
         **os.environ,
-        "ANOMALY_REF_MIRROR": mirror.base,
+        "NO_PROXY": "127.0.0.1,localhost",
+        "ANOMALY_REF_MIRROR": mirror if isinstance(mirror, str) else mirror.base,
         "ANOMALY_REF_CACHE": str(tmp_path / "cache"),
         "ANOMALY_REF_REPORT_DIR": str(tmp_path / "report"),
         "ANOMALY_REF_BENCH_RUNS": "2",
         "ANOMALY_REF_DEVICE": "cpu",
         **env,
     }
-    full.pop("ANOMALY_REF_REQUIRE_PINNED", None)
+    for var in ("ANOMALY_REF_REQUIRE_PINNED", "ANOMALY_REF_FROM", "ANOMALY_REF_OFFLINE"):
+        full.pop(var, None)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", CASE, "-q", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", *(select or [CASE]), "-q", "-p", "no:cacheprovider"],
         cwd=REPO, env=full, capture_output=True, text=True, timeout=600,
     )
 
@@ -88,3 +92,44 @@ def test_bench_records_fetch_errors_as_rows(tmp_path):
     assert "cannot run ped2/convnext_tiny/LSTM" in proc.stdout
     doc = json.loads((tmp_path / "report" / "reproduce.json").read_text())
     assert doc["counts"] == {"ok": 0, "off": 0, "error": 1}
+
+
+def _refused_port() -> str:
+    """A base URL on 127.0.0.1 where nothing listens: connections are refused."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("source", ["refused-port", "http-404"])
+def test_bench_fails_fast_and_once(tmp_path, source):
+    """pytest bench/test_reproduce.py -k ped2 with no reachable features and an empty cache:
+    one download attempt, one error line for the first case, 'not run' for the other 23."""
+    import time
+
+    with Server() as server:  # every path 404
+        mirror = _refused_port() if source == "refused-port" else server
+        start = time.monotonic()
+        proc = _bench(mirror, tmp_path, "bench/test_reproduce.py", "-k", "ped2")
+        elapsed = time.monotonic() - start
+        requests = server.requests()
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "During handling" not in out and "Traceback" not in out, out
+    assert "24 failed" in out, out
+    first = [ln for ln in out.splitlines() if "cannot run ped2/" in ln]
+    assert first and all("ways out:" in ln and "--from PATH" in ln and "--offline" in ln for ln in first), out
+    assert len({ln.split("cannot run ")[1].split(":")[0] for ln in first}) == 1  # one case tried
+    if source == "http-404":
+        assert requests == 1  # one download attempt for the ped2 features, none for the other 23 cases
+        assert "HTTP 404" in first[0]
+    else:
+        assert "cannot connect to" in first[0] and "not retried" in first[0]
+    assert elapsed < 60, elapsed  # a few seconds: pytest and torch start-up, then no waits
+    doc = json.loads((tmp_path / "report" / "reproduce.json").read_text())
+    reasons = [r["error"] for r in doc["rows"]]
+    assert doc["counts"] == {"ok": 0, "off": 0, "error": 24} and len(reasons) == 24
+    assert sum(r.startswith("not run: the ped2 features could not be had (see the failure of ped2/") for r in reasons) == 23

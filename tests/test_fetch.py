@@ -285,9 +285,11 @@ def test_pinned_member_sha256_mismatch(server, make_manifest, cache):
     files = folder_arrays()
     server.route(ZIP_PATH, Reply(make_zip(files)))
     pinned = sha(b"the bytes the authors published")
-    with pytest.raises(FetchError, match=rf"{NORMAL}.*sha256: expected {pinned}, found {sha(files[NORMAL])}.*Nothing was written"):
+    with pytest.raises(FetchError, match=rf"{NORMAL}.*sha256: expected {pinned}, found {sha(files[NORMAL])}.*Nothing was "
+                                         rf"installed \(the copy is kept in .*\.rejected/features/{DS}/{NORMAL}\."):
         get_features(make_manifest(pin({NORMAL: pinned})), cache)
-    assert cache_files(cache) == set()
+    kept = [p for p in cache_files(cache) if not p.startswith(".rejected/")]
+    assert kept == [] and (cache / ".rejected" / "features" / DS).iterdir().__next__().read_bytes() == files[NORMAL]
 
 
 def test_workbook_sha256_mismatch(server, make_manifest, cache, wb_bytes, sleeps):
@@ -316,7 +318,7 @@ def test_unpinned_member_with_wrong_array(server, make_manifest, cache, array, r
     files = {**folder_arrays(), NORMAL: npy_bytes(array)}
     server.route(ZIP_PATH, Reply(make_zip(files)))
     edit = (lambda doc: member(doc, NORMAL).__setitem__("rows", rows)) if rows else None
-    with pytest.raises(FetchError, match=rf"features/{DS}/{NORMAL}: downloaded file fails verification: {match}"):
+    with pytest.raises(FetchError, match=rf"entry '{NORMAL}' fails verification: {match}.*refusing the whole archive"):
         get_features(make_manifest(edit), cache)
     assert cache_files(cache) == set()
 
@@ -366,7 +368,7 @@ def test_truncated_body_lying_content_length(server, make_manifest, cache):
 def test_server_closes_early_without_length_zip(server, make_manifest, cache):
     body = make_zip(folder_arrays())
     server.route(ZIP_PATH, Reply(body, send_bytes=len(body) // 3, content_length=-1))
-    with pytest.raises(FetchError, match=r"not a readable zip .*nothing was extracted"):
+    with pytest.raises(FetchError, match=r"not a readable zip .*nothing was installed"):
         get_features(make_manifest(), cache)
     assert cache_files(cache) == set()
 
@@ -380,7 +382,7 @@ def test_server_closes_early_without_length_workbook(server, make_manifest, cach
 
 def test_http_404(server, make_manifest, cache):
     server.route(ZIP_PATH, Reply(b"gone", status=404))
-    with pytest.raises(FetchError, match=r"HTTP 404 from http://127\.0\.0\.1:\d+/scl/fo/.*use --mirror"):
+    with pytest.raises(FetchError, match=r"HTTP 404 from http://127\.0\.0\.1:\d+/scl/fo/.*ways out: .*--mirror URL.*--from PATH"):
         get_features(make_manifest(), cache)
     assert cache_files(cache) == set() and server.requests() == 1
 
@@ -406,9 +408,9 @@ def _zip_faults():
         ("dotdot", make_zip({**good, "../escape.npy": good[NORMAL]}), r"entry '\.\./escape\.npy' climbs out"),
         ("absolute", make_zip({**good, "/tmp/abs.npy": good[NORMAL]}), r"entry '/tmp/abs\.npy' has an absolute"),
         ("symlink", make_zip(good, symlinks={"link.npy": "/etc/passwd"}), r"entry 'link\.npy' is a symbolic link"),
-        ("missing", make_zip(less), r"members differ from the manifest: missing \['anomaly_features_coatnet_0_rw_224\.npy'\], not listed \[\]"),
-        ("extra", make_zip({**good, "notes.txt": b"hi"}), r"missing \[\], not listed \['notes\.txt'\]"),
-        ("nested", make_zip({f"sub/{n}": d for n, d in good.items()}), r"not listed \['sub/"),
+        ("missing", make_zip(less), r"members differ from the manifest: missing \['anomaly_features_coatnet_0_rw_224\.npy'\], feature files not listed \[\]"),
+        ("extra", make_zip({**good, "extra.npy": good[NORMAL]}), r"missing \[\], feature files not listed \['extra\.npy'\]"),
+        ("nested", make_zip({**good, f"sub/{NORMAL}": good[NORMAL]}), r"feature files not listed \['sub/"),
         ("corrupt", b"PK\x03\x04" + b"\x00" * 200, r"not a readable zip"),
     ]
 
@@ -506,11 +508,13 @@ def test_unpinned_source_changed_after_first_use(server, make_manifest, cache):
     normal.unlink()
     changed = {**files, NORMAL: npy_bytes(np.full((ROWS, 768), 9, np.float32))}
     server.route(ZIP_PATH, Reply(make_zip(changed)))
-    with pytest.raises(FetchError, match=rf"features/{DS}/{NORMAL}: downloaded file fails verification: sha256: "
+    with pytest.raises(FetchError, match=rf"features/{DS}/{NORMAL}: fails verification: sha256: "
                                          rf"expected {sha(files[NORMAL])}, found {sha(changed[NORMAL])} "
                                          rf"\(recorded at first use in .*{fetch.TOFU_NAME}.*delete its entry"):
         get_features(manifest, cache)
-    assert cache_files(cache) == feature_paths(set(files) - {NORMAL})  # nothing new installed
+    rejected = {p for p in cache_files(cache) if p.startswith(".rejected/")}  # the refused copy, kept
+    assert [p.split("/")[-1].rsplit(".", 1)[0] for p in rejected] == [NORMAL]
+    assert cache_files(cache) - rejected == feature_paths(set(files) - {NORMAL})  # nothing new installed
 
 
 def test_unreadable_first_use_record(server, make_manifest, cache):
@@ -547,13 +551,14 @@ def test_cli_verify_and_pin_use_the_first_use_record(server, make_manifest, cach
     [
         (dict(retries=-1), r"retries \(--retries\): expected an integer >= 0, found -1"),
         (dict(retries=1.5), r"retries \(--retries\): expected an integer >= 0, found 1\.5"),
-        (dict(timeout=0), r"timeout \(--timeout\): expected seconds > 0, found 0"),
-        (dict(timeout=float("nan")), r"timeout \(--timeout\): expected seconds > 0, found nan"),
+        (dict(timeout=0), r"timeout \(--timeout\): expected finite seconds > 0, found 0"),
+        (dict(timeout=float("nan")), r"timeout \(--timeout\): expected finite seconds > 0, found nan"),
+        (dict(timeout=float("inf")), r"timeout \(--timeout\): expected finite seconds > 0, found inf"),
         (dict(mirror="ftp://example.org/x"), r"mirror \(--mirror\): expected an http:// or https:// base URL .*found 'ftp://example\.org/x'"),
         (dict(mirror="example.org/x"), r"mirror \(--mirror\): expected an http:// or https:// .*found 'example\.org/x'"),
         (dict(mirror="http://"), r"mirror \(--mirror\): expected an http:// or https:// .*found 'http://'"),
     ],
-    ids=["retries-negative", "retries-float", "timeout-zero", "timeout-nan", "mirror-ftp", "mirror-no-scheme", "mirror-no-host"],
+    ids=["retries-negative", "retries-float", "timeout-zero", "timeout-nan", "timeout-inf", "mirror-ftp", "mirror-no-scheme", "mirror-no-host"],
 )
 def test_bad_options_name_parameter_value_and_bound(server, make_manifest, cache, kw, match):
     with pytest.raises(InputError, match=match):
@@ -670,7 +675,7 @@ def test_cli_download_fault_is_one_error_line(server, make_manifest, cache, caps
         (["--offline"], r"offline and 2 file\(s\) missing"),
         (["--require-pinned"], rf"{NORMAL}, {ANOMALY} not pinned"),
         (["--retries", "-1"], r"retries \(--retries\): expected an integer >= 0, found -1"),
-        (["--timeout", "0"], r"timeout \(--timeout\): expected seconds > 0, found 0\.0"),
+        (["--timeout", "0"], r"timeout \(--timeout\): expected finite seconds > 0, found 0\.0"),
     ],
     ids=["mirror", "offline", "require-pinned", "retries", "timeout"],
 )

@@ -13,6 +13,7 @@ import argparse
 import importlib
 import logging
 import pkgutil
+import signal
 import sys
 
 from .. import __version__
@@ -43,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    import threading
+
+    in_main = threading.current_thread() is threading.main_thread()  # only there may handlers be set
+    previous = signal.signal(signal.SIGTERM, _terminated) if in_main else None
     try:
         return int(args.func(args) or 0)
     except AnomalyRefError as exc:
@@ -51,6 +56,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print("terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(BaseException):
+    """SIGTERM as an exception: ``finally`` blocks run (work folders removed, locks released)
+    as they do on Ctrl-C, instead of the process vanishing mid-write."""
+
+
+def _terminated(signum, frame) -> None:
+    raise _Terminated()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -45,28 +45,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--extractor", choices=paper_backbones(), help="only this backbone's two feature files")
     p.add_argument("--only", choices=WHAT, help="only the features or only the workbook (default: both)")
     add_source_options(p)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--from", dest="source", metavar="PATH",
+        help="install from a local copy instead of downloading: the dataset's folder zip or the unpacked "
+             "folder (with --only workbook: the workbook file); checked exactly as a download. The workbook "
+             "is taken from PATH too when PATH is a folder holding it (default: $ANOMALY_REF_FROM/<dataset>)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ..data import fetch, manifest
+    from ..errors import InputError
 
     man = manifest.load(args.manifest)
     opts = fetch.options(args.cache, args.mirror, args.offline, args.require_pinned,
-                         retries=args.retries, timeout=args.timeout, progress=not args.no_progress)
-    paths = []
+                         retries=args.retries, timeout=args.timeout,
+                         progress=not args.no_progress and sys.stderr.isatty())
+    source = Path(args.source).expanduser() if args.source else None
+    if source is not None and not source.exists():
+        raise InputError(f"--from {args.source}: no such file or folder; give the dataset's folder zip or "
+                         "the folder it unpacks to")
+    jobs = []
     if args.only in (None, "features"):
         art = man.artifact(f"features/{args.dataset}")
         wanted = (
             [art.feature(args.extractor, "normal"), art.feature(args.extractor, "anomaly")]
             if args.extractor else list(art.members)
         )
-        paths += fetch.fetch_artifact(art, wanted, opts).values()
+        jobs.append((art, wanted, source))
     if args.only in (None, "workbook"):
         art = man.artifact(f"workbooks/{args.dataset}")
-        paths += fetch.fetch_artifact(art, list(art.members), opts).values()
-    for path in paths:
-        print(path)
-    print(f"ok: {len(paths)} verified file(s) in {opts.cache}", file=sys.stderr)
+        wb_source = source if args.only == "workbook" else (
+            source / art.members[0].name if source is not None and (source / art.members[0].name).is_file() else None)
+        jobs.append((art, list(art.members), wb_source))
+    done = [(art, fetch.get_artifact(art, wanted, opts, src)) for art, wanted, src in jobs]
+    for _, got in done:
+        for path in got.paths.values():
+            print(path)
+    for art, got in done:  # what was fetched, verified, and from where
+        print(f"{art.id}: {len(got.paths)} file(s) verified, {got.origin}", file=sys.stderr)
+    print(f"ok: {sum(len(g.paths) for _, g in done)} verified file(s) in {opts.cache}", file=sys.stderr)
     return 0

@@ -7,14 +7,16 @@ Public API (what bench/ uses)::
 
 Cache layout: ``<cache>/<artifact id>/<member name>`` (``features/ped2/normal_features_
 convnext_tiny.npy``, ``workbooks/ped2/Results of ... Ped2.xlsx``), plus ``.locks/``,
-``.tmp/`` (work in progress, never read) and ``.rejected/`` (cached files that failed
+``.tmp/`` (work in progress, never read) and ``.rejected/`` (every copy that failed
 verification, kept for inspection). A mirror serves the same layout under its base URL.
 
-Every download goes through pooch (retries, tqdm progress bar, sha256 check) into a
-private work folder inside the cache; members are verified there (sha256 if pinned,
-.npy header checks always) and only then renamed into place, all or nothing per
-download. One file lock per artifact keeps concurrent fetches from racing. Every file
-is verified again each time it is handed out.
+Every download goes through pooch (:mod:`.download`: retries, tqdm progress bar, sha256
+check, at most the bytes the manifest allows) into a private work folder inside the cache; a local copy
+(``fetch --from PATH``, ``$ANOMALY_REF_FROM``) is copied into one the same way. Members
+are verified there (sha256 if pinned, .npy header checks always) by the one function
+both routes share, and only then renamed into place, all or nothing. One file lock per
+artifact keeps concurrent fetches from racing. Every file is verified again each time
+it is handed out.
 
 Trust on first use: the sha256 and size of every unpinned member are recorded in
 ``<cache>/<artifact id>/.tofu.json`` when it is installed (or first handed out), and an
@@ -24,7 +26,9 @@ unpinned file is then held to that record exactly as a pinned one is held to its
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -34,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from . import integrity, manifest as mf
+from . import download, integrity, manifest as mf, unpack
 from .. import registry
 from ..errors import FetchError, InputError
 from .integrity import MISMATCH, MISSING, OK, UNPINNED, Check
@@ -47,6 +51,8 @@ log = logging.getLogger(__name__)
 MIRROR_ENV = "ANOMALY_REF_MIRROR"
 OFFLINE_ENV = "ANOMALY_REF_OFFLINE"
 REQUIRE_PINNED_ENV = "ANOMALY_REF_REQUIRE_PINNED"
+FROM_ENV = "ANOMALY_REF_FROM"
+WAYS_OUT = download.WAYS_OUT
 DEFAULT_RETRIES = 3  # extra attempts after the first (pooch waits 1 s, 2 s, ... between them)
 DEFAULT_TIMEOUT = 60.0  # seconds without a byte before a request is abandoned
 
@@ -61,7 +67,8 @@ class Options:
     require_pinned: bool = False  # refuse members without a pinned sha256
     retries: int = DEFAULT_RETRIES
     timeout: float = DEFAULT_TIMEOUT
-    progress: bool = False  # tqdm progress bar on stderr (the CLI turns it on)
+    progress: bool = False  # tqdm progress bar on stderr (the CLI turns it on on a terminal)
+    from_root: Path | None = None  # local copies: <root>/<dataset>[.zip], <root>/<workbook name> (see local_source)
 
 
 def _env_flag(name: str) -> bool:
@@ -76,6 +83,7 @@ def options(
     retries: int = DEFAULT_RETRIES,
     timeout: float = DEFAULT_TIMEOUT,
     progress: bool = False,
+    from_root: str | os.PathLike | None = None,
 ) -> Options:
     """Resolve arguments against the environment (an argument given wins over its env var)
     and check them: ``InputError`` names the parameter, the value and the bound."""
@@ -89,10 +97,19 @@ def options(
             f"retries (--retries): expected an integer >= 0, found {retries!r}; it counts the extra "
             "attempts after the first (0: one attempt)"
         )
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+    if (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+            or not math.isfinite(timeout)):
         raise InputError(
-            f"timeout (--timeout): expected seconds > 0, found {timeout!r}; it bounds the wait for "
+            f"timeout (--timeout): expected finite seconds > 0, found {timeout!r}; it bounds the wait for "
             f"each read (default {DEFAULT_TIMEOUT:g})"
+        )
+    source = "from_root"
+    if from_root is None:
+        from_root, source = os.environ.get(FROM_ENV) or None, f"${FROM_ENV}"
+    if from_root is not None and not Path(from_root).expanduser().is_dir():
+        raise InputError(
+            f"local copies ({source}): {from_root} is not a folder; it should hold one folder or zip per "
+            "dataset (<dataset>/ or <dataset>.zip), as downloaded (README: No access to Dropbox?)"
         )
     return Options(
         cache=cache_dir(cache),
@@ -102,6 +119,7 @@ def options(
         retries=retries,
         timeout=float(timeout),
         progress=progress,
+        from_root=Path(from_root).expanduser() if from_root is not None else None,
     )
 
 
@@ -160,8 +178,40 @@ def workbook(
     return fetch_artifact(art, list(art.members), opts)[art.members[0].name]
 
 
-def fetch_artifact(art: Artifact, wanted: Sequence[Member], opts: Options) -> dict[str, Path]:
-    """Make ``wanted`` members of ``art`` present and verified in the cache; ``{name: path}``."""
+@dataclass(frozen=True)
+class Fetched:
+    """What :func:`get_artifact` made present: ``{name: path}`` and where the bytes came from."""
+
+    paths: dict[str, Path]
+    origin: str  # "already in the cache", "downloaded from <url>", "copied from <path>"
+
+
+def fetch_artifact(art: Artifact, wanted: Sequence[Member], opts: Options,
+                   source: str | os.PathLike | None = None) -> dict[str, Path]:
+    """Make ``wanted`` members of ``art`` present and verified in the cache; ``{name: path}``.
+
+    ``source``: a local copy to install from instead of downloading (``fetch --from``).
+    An optional member the source lacks is left out of the result.
+    """
+    return get_artifact(art, wanted, opts, source).paths
+
+
+def local_source(art: Artifact, root: Path | None) -> Path | None:
+    """The local copy of ``art`` under ``root`` ($ANOMALY_REF_FROM), or None: a feature folder
+    is ``<root>/<dataset>/`` or ``<root>/<dataset>.zip``; a workbook ``<root>/<name>`` or
+    ``<root>/<dataset>/<name>``."""
+    if root is None:
+        return None
+    if art.kind == "file":
+        candidates = [root / art.members[0].name, root / art.dataset / art.members[0].name]
+    else:
+        candidates = [root / art.dataset, root / f"{art.dataset}.zip"]
+    return next((c for c in candidates if c.exists()), None)
+
+
+def get_artifact(art: Artifact, wanted: Sequence[Member], opts: Options,
+                 source: str | os.PathLike | None = None) -> Fetched:
+    """:func:`fetch_artifact`, also saying where the bytes came from."""
     if opts.require_pinned:
         unpinned = [m.name for m in wanted if m.sha256 is None]
         if unpinned:
@@ -170,22 +220,27 @@ def fetch_artifact(art: Artifact, wanted: Sequence[Member], opts: Options) -> di
                 f"members are required (--require-pinned / ${REQUIRE_PINNED_ENV}); nothing was "
                 "downloaded. Fetch without that option, check the files, then run 'anomaly-ref manifest pin'"
             )
+    source = Path(source).expanduser() if source is not None else local_source(art, opts.from_root)
     dest = opts.cache / art.id
     with _artifact_lock(opts.cache, art.id):
         tofu = FirstUse.load(dest / TOFU_NAME)
         checks = {m.name: _cached_check(dest / m.name, m, opts.cache, tofu) for m in wanted}
-        todo = [m for m in wanted if checks[m.name].status == MISSING]
-        if todo and opts.offline:
+        todo = [m for m in wanted if checks[m.name].status == MISSING and not m.optional]
+        if todo and opts.offline and source is None:
             listing = "; ".join(str(dest / m.name) for m in todo)
             raise FetchError(
                 f"{art.id}: offline and {len(todo)} file(s) missing from the cache: {listing}. "
                 "Run the same command without --offline (or with --mirror URL) where the network is "
-                "reachable, or copy the files to those paths"
+                "reachable, install a local copy (fetch --from PATH), or copy the files to those paths"
             )
+        origin = "already in the cache"
         if todo:
-            checks.update(_download(art, todo, dest, opts, tofu))
+            installed, origin = _install(art, todo, dest, opts, tofu, source)
+            checks.update(installed)
         tofu.record(checks)
-        return {m.name: _accept(checks[m.name], opts).path for m in wanted}
+        paths = {m.name: _accept(checks[m.name], opts).path for m in wanted
+                 if not (m.optional and checks[m.name].status == MISSING)}
+        return Fetched(paths, origin)
 
 
 def _cached_check(path: Path, member: Member, cache: Path, tofu: FirstUse) -> Check:
@@ -210,121 +265,101 @@ def _accept(check: Check, opts: Options) -> Check:
         return check
     if check.status == UNPINNED:
         raise FetchError(f"{check.path}: not pinned (found sha256 {check.sha256}) and pinned members are required")
-    raise FetchError(f"{check.path}: {check.status}: {check.detail}")  # internal: _download verified it
+    raise FetchError(f"{check.path}: {check.status}: {check.detail}")  # internal: _install verified it
 
 
-def _download(art: Artifact, todo: Sequence[Member], dest: Path, opts: Options, tofu: FirstUse) -> dict[str, Check]:
-    """Download into a work folder, verify everything there, then rename into ``dest``.
-
-    Returns the verdicts of the installed members, keyed by name, with their cache paths.
-    """
+def _install(art: Artifact, todo: Sequence[Member], dest: Path, opts: Options, tofu: FirstUse,
+             source: Path | None) -> tuple[dict[str, Check], str]:
+    """Stage the bytes (download, or copy from ``source``) in a work folder, then verify and install."""
     with _workdir(opts.cache, art.id) as work:
-        if opts.mirror:
-            staged = {m.name: _get(integrity.mirror_url(opts.mirror, art.id, m.name), work, m.name, m.sha256, opts)
-                      for m in todo}
-            members = list(todo)
-        elif art.kind == "file":
-            m = art.members[0]
-            staged = {m.name: _get(art.url, work, m.name, m.sha256, opts)}
-            members = [m]
-        else:  # a folder zip brings every member: keep them all, verified
-            zip_path = _get(integrity.dropbox_direct(art.url), work, art.id.replace("/", "-") + ".zip", None, opts)
-            staged = integrity.extract_members(zip_path, art.members, work / "members")
-            members = list(art.members)
-        checks = {m.name: tofu.check(staged[m.name], m) for m in members}
-        for m in members:  # every member verified before any is installed: all or nothing
-            check = checks[m.name]
-            if check.status not in (OK, UNPINNED):  # MISMATCH, or MISSING: nothing was staged
-                detail = check.detail if check.status == MISMATCH else "missing: the download produced no file"
-                raise FetchError(
-                    f"{art.id}/{m.name}: downloaded file fails verification: {detail}. "
-                    "Nothing was written to the cache. If the source changed on purpose, fix "
-                    "data_manifest.json; otherwise retry later or use --mirror"
-                )
-        dest.mkdir(parents=True, exist_ok=True)
-        installed: dict[str, Check] = {}
-        for m in members:
-            target = dest / m.name
-            if m in todo or not target.exists():
-                if m.sha256 is None and opts.require_pinned:
-                    continue  # not asked for, and not trusted without a pin
-                os.replace(staged[m.name], target)
-                installed[m.name] = dataclasses.replace(checks[m.name], path=target)
-                log.info("installed %s", target)
-        return installed
+        if source is not None:
+            staged, members = _stage_local(art, source, work)
+            origin = f"copied from {source}"
+        else:
+            staged, members, origin = _stage_download(art, todo, work, opts)
+        return _verify_and_install(art, todo, staged, members, dest, opts, tofu), origin
 
 
-def _get(url: str, work: Path, fname: str, sha256: str | None, opts: Options) -> Path:
-    """Download ``url`` to ``work/fname`` with pooch: retries, progress bar, sha256 check."""
-    import pooch
-    import requests
-
-    fetcher = pooch.create(
-        path=work, base_url="", registry={fname: f"sha256:{sha256}" if sha256 else None},
-        urls={fname: url}, retry_if_failed=opts.retries,
-    )
-    downloader = pooch.HTTPDownloader(progressbar=opts.progress, timeout=opts.timeout)
-    attempts = f"{opts.retries + 1} attempt(s)"
-    try:
-        with _quiet_pooch():
-            path = Path(fetcher.fetch(fname, downloader=downloader))
-    except requests.HTTPError as exc:
-        raise FetchError(
-            f"{fname}: HTTP {exc.response.status_code} from {url} after {attempts}; nothing was written "
-            "to the cache. The link may have moved: use --mirror URL (layout: docs/fetch.md)"
-        ) from None
-    except requests.Timeout as exc:
-        raise FetchError(
-            f"{fname}: no data from {url} for {opts.timeout:g} s, {attempts} ({exc}); nothing was "
-            "written to the cache. Retry later, raise --timeout, or use --mirror"
-        ) from None
-    except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-            requests.exceptions.InvalidSchema) as exc:  # also ValueErrors: caught before the hash case
-        raise FetchError(
-            f"{fname}: cannot request {url}: {exc}; nothing was written to the cache. Fix the URL "
-            "(the artifact's url in data_manifest.json, or --mirror)"
-        ) from None
-    except requests.RequestException as exc:  # refused, reset, body shorter than Content-Length
-        raise FetchError(
-            f"{fname}: download from {url} broke off after {attempts} ({exc}); nothing was written to "
-            "the cache. Retry later or use --mirror"
-        ) from None
-    except ValueError as exc:  # pooch: hash mismatch (message has expected and found)
-        raise FetchError(
-            f"{fname}: sha256 mismatch from {url} after {attempts}: {exc} Nothing was written to the "
-            "cache. Retry later, use --mirror, or, if the source changed on purpose, update data_manifest.json"
-        ) from None
-    if not path.is_file():  # pooch made no attempt (retry_if_failed < 0)
-        raise FetchError(
-            f"{fname}: the download from {url} produced no file; nothing was written to the cache. "
-            f"retries was {opts.retries!r} (expected >= 0): build Options with fetch.options()"
-        )
-    return path
+def _stage_download(art: Artifact, todo: Sequence[Member], work: Path,
+                    opts: Options) -> tuple[dict[str, Path], list[Member], str]:
+    """Download what ``todo`` needs into ``work``: ``({name: staged path}, members staged, origin)``."""
+    if opts.mirror:
+        staged = {m.name: _get(integrity.mirror_url(opts.mirror, art.id, m.name), work, m.name, m.sha256, opts,
+                               integrity.member_size_bound(m)) for m in todo}
+        return staged, list(todo), f"downloaded from the mirror {opts.mirror}"
+    if art.kind == "file":
+        m = art.members[0]
+        staged = {m.name: _get(art.url, work, m.name, m.sha256, opts, integrity.member_size_bound(m))}
+        return staged, [m], f"downloaded from {art.url}"
+    # a folder zip brings every member: keep them all, verified
+    url = integrity.dropbox_direct(art.url)
+    zip_path = _get(url, work, art.id.replace("/", "-") + ".zip", None, opts,
+                    (integrity.MAX_ARCHIVE_BYTES, "the limit for one folder"))
+    staged = unpack.extract_zip(zip_path, art.members, work / "members")
+    return staged, list(art.members), f"downloaded from {url}"
 
 
-@contextmanager
-def _quiet_pooch() -> Iterator[None]:
-    """Keep pooch's INFO lines ("Downloading file ...", on its own stderr handler) out of the
-    output unless this module logs at INFO (``-v``), so a CLI error stays one line.
+def _get(url: str, work: Path, fname: str, sha256: str | None, opts: Options, bound: tuple[int, str]) -> Path:
+    """:func:`download.get` into ``work/fname`` with the options' retries, timeout and progress bar."""
+    return download.get(url, work / fname, sha256, bound, retries=opts.retries, timeout=opts.timeout,
+                        progress=opts.progress)
 
-    A filter rather than ``setLevel``: each call adds and removes its own, so concurrent
-    downloads in threads cannot restore a stale level.
+
+def _stage_local(art: Artifact, source: Path, work: Path) -> tuple[dict[str, Path], list[Member]]:
+    """Copy the members a local copy holds into ``work`` with the checks a download gets."""
+    if not source.exists():
+        raise FetchError(f"{source}: no such file or folder (--from / ${FROM_ENV}); nothing was installed")
+    if art.kind == "file":
+        m = art.members[0]
+        path = source / m.name if source.is_dir() else source
+        if not path.is_file():
+            raise FetchError(f"{source}: holds no {m.name!r} (--from / ${FROM_ENV}); nothing was installed")
+        bound = integrity.member_size_bound(m)
+        if path.stat().st_size > bound[0]:
+            raise FetchError(f"{path}: {path.stat().st_size} bytes, more than the {bound[0]} allowed ({bound[1]}); "
+                             "it is not the paper's workbook; nothing was installed")
+        shutil.copyfile(path, work / m.name)
+        return {m.name: work / m.name}, [m]
+    members = list(art.members)
+    if source.is_dir():
+        return unpack.copy_folder(source, members, work / "members"), members
+    return unpack.extract_zip(source, members, work / "members"), members
+
+
+def _verify_and_install(art: Artifact, todo: Sequence[Member], staged: dict[str, Path], members: Sequence[Member],
+                        dest: Path, opts: Options, tofu: FirstUse) -> dict[str, Check]:
+    """Verify every staged member, then rename them into ``dest``: all or nothing.
+
+    The one check-and-install step of every route (download, mirror, local copy). A file
+    already in the cache is never replaced. Returns the installed members' verdicts, keyed
+    by name, with their cache paths.
     """
-    import pooch
-
-    if log.isEnabledFor(logging.INFO):
-        yield
-        return
-    logger = pooch.get_logger()
-
-    def warnings_only(record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.WARNING
-
-    logger.addFilter(warnings_only)
-    try:
-        yield
-    finally:
-        logger.removeFilter(warnings_only)
+    checks = {m.name: tofu.check(staged[m.name], m) for m in members if m.name in staged}
+    for m in members:
+        check = checks.get(m.name)
+        if check is None and m.optional:
+            continue  # the source does not hold it: fine
+        if check is None or check.status not in (OK, UNPINNED):  # MISMATCH, or nothing staged
+            detail, kept = "missing: the source held no such file", ""
+            if check is not None and check.status == MISMATCH:
+                detail = check.detail
+                kept = f" (the copy is kept in {_reject(staged[m.name], opts.cache, Path(art.id, m.name))})"
+            raise FetchError(
+                f"{art.id}/{m.name}: fails verification: {detail}. Nothing was installed{kept}. "
+                "If the source changed on purpose, fix data_manifest.json; otherwise fetch it again "
+                "(or use --mirror)"
+            )
+    dest.mkdir(parents=True, exist_ok=True)
+    installed: dict[str, Check] = {}
+    for m in members:
+        target = dest / m.name
+        if m.name in checks and (m in todo or not target.exists()):
+            if m.sha256 is None and opts.require_pinned:
+                continue  # not asked for, and not trusted without a pin
+            os.replace(staged[m.name], target)
+            installed[m.name] = dataclasses.replace(checks[m.name], path=target)
+            log.info("installed %s", target)
+    return installed
 
 
 @contextmanager
@@ -359,13 +394,21 @@ def _workdir(cache: Path, artifact_id: str) -> Iterator[Path]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _reject(path: Path, cache: Path) -> Path:
-    """Move a cached file that failed verification out of the artifact folder (kept, not used)."""
-    rel = path.relative_to(cache)
-    target = cache / ".rejected" / rel.parent / f"{rel.name}.{time.strftime('%Y%m%dT%H%M%S')}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(path, target)
-    return target
+def _reject(path: Path, cache: Path, rel: Path | None = None) -> Path:
+    """Move a file that failed verification to ``.rejected/<rel>.<time>[.N]`` (kept, never used):
+    a cached copy (``rel`` defaults to its place in the cache) or a staged download."""
+    rel = rel if rel is not None else path.relative_to(cache)
+    folder = cache / ".rejected" / rel.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = f"{rel.name}.{time.strftime('%Y%m%dT%H%M%S')}"
+    for n in itertools.count():  # never overwrite an earlier rejection (several in one second)
+        target = folder / (stamp if n == 0 else f"{stamp}.{n}")
+        try:
+            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))  # claim the name
+        except FileExistsError:
+            continue
+        os.replace(path, target)
+        return target
 
 
 def verify_cache(manifest: Manifest, cache: Path, datasets: Sequence[str] | None = None) -> list[tuple[Artifact, Member, Check]]:

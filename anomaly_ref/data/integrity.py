@@ -1,4 +1,4 @@
-"""Checks on downloaded bytes, all without trusting them: .npy headers, hashes, zip entries.
+"""Checks on downloaded bytes, all without trusting them: .npy headers, hashes, size bounds.
 
 Nothing here touches the network or the cache layout; fetch.py decides what to do with
 a :class:`Check`. ``.npy`` files are judged from their header alone
@@ -7,24 +7,27 @@ a :class:`Check`. ``.npy`` files are judged from their header alone
 
 from __future__ import annotations
 
+import math
 import os
-import stat
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Iterable
+from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-from ..errors import FetchError, InputError
+from ..errors import InputError
 from .manifest import Member
 from ..fileio import sha256_file
 
 OK, UNPINNED, MISSING, MISMATCH = "ok", "unpinned", "missing", "mismatch"
 
-# Zip bombs: no member may unpack to more than its bound (see member_size_bound).
-NPY_HEADER_SLACK = 64 * 1024  # a .npy header is padded to 64 bytes; v1 headers stay below 64 KiB
-MAX_MEMBER_BYTES = 2 << 30  # 2 GiB for a member of unknown size (the largest paper file is ~250 MB)
+# Zip bombs and hostile servers: nothing may unpack or download to more than its bound.
+NPY_HEADER_SLACK = 64 * 1024  # a .npy header is padded to 64 bytes; numpy reads at most 10,000 header bytes
+MAX_MEMBER_BYTES = 2 << 30  # 2 GiB for a feature member of unknown size (the largest paper file is ~250 MB)
+MAX_SIDE_BYTES = 16 << 20  # 16 MiB for a non-feature member of unknown size (the folder's .txt)
+MAX_ARCHIVE_BYTES = 8 << 30  # 8 GiB for one folder (12 files of at most ~250 MB each)
+MAX_ROWS = 1_000_000  # rows a feature file may claim (the largest published one has about 23,000)
+SHOWN = 5  # names an error line lists before it says "and N more"
 
 
 @dataclass(frozen=True)
@@ -50,28 +53,35 @@ def read_npy_header(path: str | os.PathLike) -> NpyHeader:
 
     Raises :class:`InputError` if the file is not a version 1/2 ``.npy`` file.
     """
+    with open(path, "rb") as f:
+        return parse_npy_header(f)
+
+
+def parse_npy_header(f: BinaryIO) -> NpyHeader:
+    """:func:`read_npy_header` from an open binary stream positioned at its start."""
     from numpy.lib import format as npformat
 
-    with open(path, "rb") as f:
-        try:
-            version = npformat.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = npformat.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, fortran, dtype = npformat.read_array_header_2_0(f)
-            else:
-                raise InputError(f"unsupported .npy format version {version}")
-        except ValueError as exc:  # bad magic, bad header dict
-            raise InputError(f"not a .npy array file ({exc})") from None
-        return NpyHeader(tuple(shape), np.dtype(dtype), bool(fortran), f.tell())
-
-
-def array_problem(path: str | os.PathLike, member: Member) -> str | None:
-    """Why ``path`` is not the (rows, dim) float32 array ``member`` describes, or None."""
+    start = f.tell() if f.seekable() else 0
     try:
-        h = read_npy_header(path)
-    except InputError as exc:
-        return f"format: expected a .npy array file, found {exc}"
+        version = npformat.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = npformat.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = npformat.read_array_header_2_0(f)
+        else:
+            raise InputError(f"unsupported .npy format version {version}")
+    except (ValueError, TypeError, SyntaxError) as exc:  # bad magic, bad header dict, header too long
+        raise InputError(f"not a .npy array file ({exc})") from None
+    return NpyHeader(tuple(int(n) for n in shape), np.dtype(dtype), bool(fortran), f.tell() - start)
+
+
+def implied_size(h: NpyHeader) -> int:
+    """Bytes of a .npy file with this header: exact (Python integers never wrap)."""
+    return h.data_offset + math.prod(h.shape) * h.dtype.itemsize
+
+
+def header_problem(h: NpyHeader, member: Member) -> str | None:
+    """Why a .npy header is not the (rows, dim) float32 array ``member`` describes, or None."""
     if h.dtype.hasobject:
         # np.load(allow_pickle=True) would run arbitrary code from this file.
         return f"dtype: expected {member.dtype}, found {h.dtype} (Python objects, a pickle); refusing to load it"
@@ -83,8 +93,22 @@ def array_problem(path: str | os.PathLike, member: Member) -> str | None:
         return f"dim: expected {member.dim}, found {h.shape[1]} (shape {h.shape})"
     if member.rows is not None and h.shape[0] != member.rows:
         return f"rows: expected {member.rows}, found {h.shape[0]} (shape {h.shape})"
+    if not 0 < h.shape[0] <= MAX_ROWS:
+        return f"rows: expected 1 to {MAX_ROWS} (the largest published file has about 23,000), found {h.shape[0]}"
+    return None
+
+
+def array_problem(path: str | os.PathLike, member: Member) -> str | None:
+    """Why ``path`` is not the (rows, dim) float32 array ``member`` describes, or None."""
+    try:
+        h = read_npy_header(path)
+    except InputError as exc:
+        return f"format: expected a .npy array file, found {exc}"
+    problem = header_problem(h, member)
+    if problem:
+        return problem
     size = os.path.getsize(path)
-    expected = h.data_offset + int(np.prod(h.shape)) * h.dtype.itemsize
+    expected = implied_size(h)
     if size != expected:
         return f"size: expected {expected} bytes for shape {h.shape}, found {size} (truncated or padded)"
     return None
@@ -126,99 +150,17 @@ def mirror_url(base: str, artifact_id: str, name: str) -> str:
     return f"{base.rstrip('/')}/{quote(artifact_id)}/{quote(name)}"
 
 
+
+
 def member_size_bound(member: Member) -> tuple[int, str]:
-    """The most bytes ``member`` may unpack to, and why: its pinned size, else
-    rows x dim x 4 bytes + header slack when the rows are known, else :data:`MAX_MEMBER_BYTES`."""
+    """The most bytes ``member`` may unpack or download to, and why: its pinned size, else
+    rows x dim x 4 bytes + header slack when the rows are known, else :data:`MAX_MEMBER_BYTES`
+    for a feature member and :data:`MAX_SIDE_BYTES` for another file."""
     if member.size is not None:
         return member.size, "its pinned size"
     if member.is_feature and member.rows is not None:
         itemsize = np.dtype(member.dtype).itemsize
         return member.rows * member.dim * itemsize + NPY_HEADER_SLACK, f"rows x dim x {itemsize} bytes + header"
-    return MAX_MEMBER_BYTES, "the limit for members of unknown size"
-
-
-def _too_big(src: str, name: str, size: int, bound: tuple[int, str]) -> FetchError:
-    return FetchError(
-        f"{src}: entry {name!r} would unpack to {size} bytes, more than the {bound[0]} allowed ({bound[1]}); "
-        "refusing the whole archive (nothing was extracted). The download is not the authors' folder "
-        "(a zip bomb?): use --mirror or report it"
-    )
-
-
-def _copy_capped(fin, fout, src: str, name: str, bound: tuple[int, str]) -> None:
-    """Copy at most ``bound[0]`` bytes; the declared size was checked, this guards against a lie."""
-    written = 0
-    while chunk := fin.read(1 << 20):
-        written += len(chunk)
-        if written > bound[0]:
-            raise _too_big(src, name, written, bound)
-        fout.write(chunk)
-
-
-def _unsafe_reason(info: zipfile.ZipInfo) -> str | None:
-    """Why a zip entry must not be extracted, or None."""
-    mode = info.external_attr >> 16
-    if stat.S_ISLNK(mode):
-        return "is a symbolic link"
-    name = info.filename
-    if name.startswith("/") or "\\" in name or (len(name) > 1 and name[1] == ":"):
-        return "has an absolute or non-POSIX path"
-    if ".." in PurePosixPath(name).parts:
-        return "climbs out of the folder ('..')"
-    return None
-
-
-def extract_members(zip_path: str | os.PathLike, members: Iterable[Member], out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Extract exactly the manifest's ``members`` from a folder zip into ``out_dir``.
-
-    Directory entries (Dropbox adds ``/``) are skipped. Any unsafe entry (``..``,
-    absolute path, symlink), any name the manifest does not list, a duplicate or a
-    missing member, an entry larger than :func:`member_size_bound`, or a corrupt zip
-    raises :class:`FetchError` and extracts nothing further; the caller discards
-    ``out_dir``. Files are written under the manifest's names, so an archive name never
-    becomes a path. Returns ``{name: path}``.
-    """
-    bounds = {m.name: member_size_bound(m) for m in members}
-    wanted = set(bounds)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    src = Path(zip_path).name
-    try:
-        with zipfile.ZipFile(zip_path) as zf:
-            entries = [i for i in zf.infolist() if not i.is_dir()]
-            for info in entries:  # judge every entry before writing any byte
-                reason = _unsafe_reason(info)
-                if reason:
-                    raise FetchError(
-                        f"{src}: entry {info.filename!r} {reason}; refusing the whole archive "
-                        "(nothing was extracted). The download is not the authors' folder: use --mirror "
-                        "or report it"
-                    )
-            names = [i.filename for i in entries]
-            extra = sorted(set(names) - wanted)
-            missing = sorted(wanted - set(names))
-            dupes = sorted({n for n in names if names.count(n) > 1})
-            if extra or missing or dupes:
-                raise FetchError(
-                    f"{src}: members differ from the manifest: missing {missing}, not listed {extra}, "
-                    f"duplicated {dupes}; nothing was extracted. If the authors changed the folder, "
-                    "update data_manifest.json; otherwise retry or use --mirror"
-                )
-            for info in entries:  # declared sizes, before writing any byte
-                if info.file_size > bounds[info.filename][0]:
-                    raise _too_big(src, info.filename, info.file_size, bounds[info.filename])
-            out: dict[str, Path] = {}
-            for info in entries:
-                target = out_dir / info.filename  # a manifest name: plain, validated by the schema
-                with zf.open(info) as fin, open(target, "xb") as fout:
-                    _copy_capped(fin, fout, src, info.filename, bounds[info.filename])
-                out[info.filename] = target
-            return out
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
-        with open(zip_path, "rb") as f:
-            head = f.read(16)
-        raise FetchError(
-            f"{src}: not a readable zip ({exc}; first bytes {head!r}); nothing was extracted. "
-            "The download was truncated or the server sent something else (an HTML error page?): "
-            "retry, or use --mirror"
-        ) from None
+    if member.is_feature:
+        return MAX_MEMBER_BYTES, "the limit for members of unknown size"
+    return MAX_SIDE_BYTES, "the limit for non-feature members of unknown size"

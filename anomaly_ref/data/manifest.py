@@ -46,6 +46,7 @@ class Member:
     dtype: str | None = None  # "float32" (feature members only)
     dim: int | None = None  # columns of the (rows, dim) array
     rows: int | None = None  # rows, where known
+    optional: bool = False  # a folder may lack it (the folder's .txt); verified and kept when present
 
     @property
     def is_feature(self) -> bool:
@@ -206,6 +207,7 @@ def _artifact(raw: Mapping[str, Any]) -> Artifact:
             dtype=m.get("dtype"),
             dim=m.get("dim"),
             rows=m.get("rows"),
+            optional=m.get("optional", False),
         )
         for m in raw["members"]
     )
