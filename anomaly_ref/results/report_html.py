@@ -107,7 +107,7 @@ def context(files: Sequence[Loaded], entries: Sequence[Entry], rows: Sequence[Ro
             audits.append({"title": f.title, "path": str(f.path), "paragraph": _code(ladder_paragraph(f.section)),
                            "header": header, "rows": body, "plot": data_uri(plot_ladder(f.section))})
         elif f.section is not None:
-            generic.append({"title": f.title, "path": str(f.path), "items": _flatten(f.section)})
+            generic.append({"title": f.title, "path": str(f.path), "pairs": _flatten(f.section)})
     provenance = [{"path": str(f.path), "kind": f.kind, "sha256": f.sha256, "command": _command(f.provenance),
                    "git": f.provenance.get("git") or {}, "utc": f.provenance.get("utc", "unknown"),
                    "versions": f.provenance.get("versions") or {}, "device": f.provenance.get("device") or {},

@@ -105,7 +105,7 @@ def _deltas(wb, rows: Sequence[Row]) -> None:
     ws = _table(wb, "deltas", header, table)
     last = len(table) + 1
     status_col = ws.cell(1, header.index("status") + 1).column_letter
-    for status, colour in FILLS.items():  # the whole row takes its verdict's colour
+    for status, colour in FILLS.items() if table else ():  # the whole row takes its verdict's colour
         fill = PatternFill(start_color=colour, end_color=colour, fill_type="solid")
         ws.conditional_formatting.add(f"A2:M{last}", FormulaRule(formula=[f'${status_col}2="{status}"'], fill=fill))
     for c in ("F", "G", "H", "I", "J", "K"):
