@@ -113,7 +113,13 @@ def context(files: Sequence[Loaded], entries: Sequence[Entry], rows: Sequence[Ro
                    "versions": f.provenance.get("versions") or {}, "device": f.provenance.get("device") or {},
                    "seeds": f.provenance.get("seeds") or {}, "inputs": f.provenance.get("inputs") or {}}
                   for f in files]
-    return {"title": title, "csp": CSP, "tallies": tallies, "tolerance": tolerance_words(tolerance),
+    from datetime import datetime, timezone
+
+    from .. import __version__
+    from ..provenance import git_state
+
+    written = {"version": __version__, "git": git_state(), "utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return {"title": title, "csp": CSP, "written": written, "tallies": tallies, "tolerance": tolerance_words(tolerance),
             "datasets": datasets, "audits": audits, "generic": generic, "provenance": provenance,
             "metrics": registry.METRICS, "fmt": lambda v: format_value(*v) if v else "—"}
 
