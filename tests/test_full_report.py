@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -118,3 +117,15 @@ def test_cli_on_the_real_lite0_results(tmp_path, capsys):
     page = (out / "report.html").read_text()
     assert "Leakage audit: UCSD Ped2, tf_efficientnet_lite0" in page
     assert OLD_REPRODUCE.name in page and "7dedfbc015347892f5a39ae5206531761ffcbb7b5cdc57c5698737eed6f5b029" in page
+
+
+def test_real_runs_that_agree_merge_and_runs_that_differ_are_refused():
+    # The batched and sequential trainers agree run for run (to float rounding): one
+    # configuration, both files named. The earlier recorded run (another code version) differs.
+    batched, sequential, earlier = (REPO / "reference" / f"ped2_tf_efficientnet_lite0_{s}.json"
+                                    for s in ("batched", "sequential", "paper"))
+    merged = sources.merge([sources.load(p, dataset="ped2") for p in (batched, sequential)])
+    assert len(merged) == 5 and all(e.sources == (str(batched), str(sequential)) for e in merged)
+    with pytest.raises(InputError, match=r"_paper.json and .*_batched.json disagree on "
+                                         r"ped2/tf_efficientnet_lite0/LSTM/paper: accuracy mean"):
+        full_report.build([batched, earlier], dataset="ped2")
