@@ -7,6 +7,8 @@ GPU run cannot pass by silently skipping every case.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -24,3 +26,91 @@ def cuda() -> str:
     if os.environ.get(REQUIRE_ENV) == "1":
         pytest.fail(f"{reason}, but {REQUIRE_ENV}=1 (tox -e gpu) requires one")
     pytest.skip(f"{reason}; run on a GPU machine, e.g. tox -e gpu")
+
+
+# ------------------------------------------------------------- the session's report
+# The bench writes the same report as `anomaly-ref report` when the session ends, from the
+# result files this session wrote (the sweep's reproduce.json, each audit's audit.json), so
+# it covers exactly the cases that ran. A case that was selected but never recorded a
+# result (skipped, or failed before training) is added to the sweep as "not run", with the
+# reason pytest gives. pytest calls pytest_sessionfinish after Ctrl-C too, so an
+# interrupted sweep still leaves a report of what finished.
+
+REPORT_ENV = "ANOMALY_REF_REPORT_DIR"
+
+
+@dataclass
+class BenchSession:
+    """What the bench's cases share with the session's end: where the report goes, the result
+    files written so far, and the reproduction sweep (if one started)."""
+
+    report_dir: Path
+    result_files: list = field(default_factory=list)
+    sweep: object = None
+    cases: dict = field(default_factory=dict)  # nodeid -> ((dataset, extractor, head), its test module)
+    outcomes: dict = field(default_factory=dict)  # nodeid -> (skipped?, reason) of reproduce cases not passed
+
+
+SESSION = pytest.StashKey[BenchSession]()
+
+
+def pytest_addoption(parser):
+    parser.addoption("--report-dir", default=None,
+                     help=f"folder of the bench's report (default ${REPORT_ENV}, else ./anomaly-ref-report)")
+
+
+def pytest_configure(config):
+    folder = config.getoption("--report-dir") or os.environ.get(REPORT_ENV) or "anomaly-ref-report"
+    config.stash[SESSION] = BenchSession(Path(folder))
+
+
+@pytest.fixture(scope="session")
+def bench_session(pytestconfig) -> BenchSession:
+    return pytestconfig.stash[SESSION]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    for item in items:
+        spec = getattr(item, "callspec", None)
+        if item.originalname == "test_reproduce" and spec is not None:
+            key = tuple(spec.params[k] for k in ("dataset", "extractor", "head"))
+            config.stash[SESSION].cases[item.nodeid] = (key, item.module)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    bench = item.config.stash[SESSION]
+    if item.nodeid in bench.cases and (report.skipped or report.failed):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else (str(longrepr).strip().splitlines() or ["?"])[-1]
+        reason = str(reason).removeprefix("Skipped: ")  # pytest's prefix; the verdict says "not run"
+        # A skip at any phase means the case never ran; a failure counts only if the case
+        # recorded no result of its own (Sweep.not_run keeps what a case recorded).
+        bench.outcomes.setdefault(item.nodeid, (bool(report.skipped), str(reason)))
+    return report
+
+
+def pytest_sessionfinish(session, exitstatus):
+    bench = session.config.stash.get(SESSION, None)
+    if bench is None:
+        return
+    missing = [(bench.cases[n][0], *bench.outcomes[n]) for n in bench.cases if n in bench.outcomes]
+    if missing and bench.sweep is None:  # no case reached the sweep fixture: start one to record them
+        module = next(m for n, (_, m) in bench.cases.items() if n in bench.outcomes)
+        module.Sweep.for_session(bench)
+    if bench.sweep is not None:
+        bench.sweep.not_run(missing)
+    files = list(dict.fromkeys(map(str, bench.result_files)))
+    if not files:
+        return
+    from anomaly_ref.errors import AnomalyRefError
+    from anomaly_ref.results import full_report
+
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    say = tr.write_line if tr else print
+    try:
+        paths = full_report.write(full_report.build(files), bench.report_dir)
+        say(f"anomaly-ref report: {', '.join(str(p) for p in paths.values())}")
+    except AnomalyRefError as exc:  # the per-case files are written already; say why the page is not
+        say(f"anomaly-ref report not written: {exc}")

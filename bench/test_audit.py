@@ -4,7 +4,7 @@ For each dataset with frames in ``$ANOMALY_REF_SHARED/data`` (UCSD Ped2 today: i
 clips and 16 normal training clips), runs the whole protocol ladder (``registry.PROTOCOLS``)
 with every audit head and one-class scorer, and writes ``audit-<dataset>-<backbone>/``
 (audit.json, audit.md, audit.png) into the bench report folder
-(``$ANOMALY_REF_REPORT_DIR``, default ``./anomaly-ref-report``) beside ``reproduce.md``, and
+(``$ANOMALY_REF_REPORT_DIR`` or ``--report-dir``, default ``./anomaly-ref-report``) beside ``reproduce.md``, and
 the ladder tables of all audits there into its ``audit.md``.
 
 Cases: ``tf_efficientnet_lite0`` with its real ImageNet weights, and ``convnext_tiny`` (the
@@ -53,7 +53,7 @@ def summarize(report: Path) -> Path:
 
 
 @pytest.mark.parametrize("dataset, backbone, pretrained", CASES)
-def test_audit(dataset, backbone, pretrained):
+def test_audit(dataset, backbone, pretrained, bench_session):
     import torch
 
     from anomaly_ref.protocol.runner import ProtocolConfig
@@ -71,8 +71,9 @@ def test_audit(dataset, backbone, pretrained):
     config = dataclasses.replace(AuditConfig(), protocol=ProtocolConfig(n_runs=runs))
     plan = prepare(test_frames, dataset, backbone, config, train_source=train_frames, pretrained=pretrained)
     doc = execute(plan, device=device, progress=True)
-    report = Path(os.environ.get("ANOMALY_REF_REPORT_DIR", "anomaly-ref-report"))
-    write_audit(doc, report / f"audit-{dataset}-{backbone}")
+    report = bench_session.report_dir
+    written = write_audit(doc, report / f"audit-{dataset}-{backbone}")
+    bench_session.result_files.append(written["json"])  # the session's report shows its ladder
     summarize(report)
 
     assert plan.skipped == [] and doc["audit"]["protocols"] == list(registry.PROTOCOLS)

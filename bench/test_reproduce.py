@@ -4,7 +4,9 @@
 (verified against data_manifest.json), retrains each head under the paper protocol, and
 asserts every metric lies within tolerance of the workbook (see compare.Tolerance). A
 failing case does not stop the sweep; the diff report (JSON + Markdown) is written to
-``$ANOMALY_REF_REPORT_DIR`` (default ``./anomaly-ref-report``) when the module ends.
+``$ANOMALY_REF_REPORT_DIR`` or ``--report-dir`` (default ``./anomaly-ref-report``) after
+each case, and the full report (report.html, report.xlsx, <dataset>.png, report.md) when
+the session ends (bench/conftest.py).
 
 Environment: ANOMALY_REF_BENCH_RUNS (default 5), ANOMALY_REF_TOLERANCE (default
 "abs=0.01,nstd=3"), ANOMALY_REF_PROTOCOL (default paper; the authors' files carry no clip
@@ -16,8 +18,8 @@ fetch variables (ANOMALY_REF_CACHE, ANOMALY_REF_MIRROR, ANOMALY_REF_FROM, ANOMAL
 When a dataset's features cannot be had (no network, HTTP 404, a file that fails
 verification), its first case fails with the one-line error and the ways out; every later
 case of that dataset in the same run fails at once with "not run: ..." naming that first
-case, without another download attempt, and the diff report lists it as a row with that
-reason (status "error").
+case, without another download attempt, and the report lists it as not run, with that
+reason.
 """
 
 from __future__ import annotations
@@ -63,8 +65,7 @@ def _features(dataset: str, extractor: str):
     return load_pair(normal, anomaly), (normal, anomaly)
 
 
-@pytest.fixture(scope="module")
-def setup():
+def _setup() -> dict:
     import torch
 
     from anomaly_ref.results.workbook import load_reference
@@ -79,19 +80,32 @@ def setup():
     }
 
 
-class Sweep:
-    """Rows of every case run so far; the report is rewritten after each case, so an
-    interrupted sweep still leaves a report of what it finished."""
+@pytest.fixture(scope="module")
+def setup():
+    return _setup()
 
-    def __init__(self, setup):
-        self.setup, self.rows, self.inputs = setup, [], set()
+
+class Sweep:
+    """Every case run so far: its result entry (as ``reproduce --out`` writes them, with the
+    dataset and extractor) and its verdict rows. ``reproduce.json`` (kind ``sweep``) and
+    ``reproduce.md`` are rewritten after each case, so an interrupted sweep still leaves a
+    report of what it finished; the session's full report (bench/conftest.py) reads the file."""
+
+    def __init__(self, setup, bench):
+        self.setup, self.bench, self.rows, self.results, self.inputs = setup, bench, [], [], set()
         train = TrainConfig(trainer=os.environ.get("ANOMALY_REF_TRAINER", "batched"))
         self.config = ProtocolConfig(n_runs=setup["runs"], train=train)
+        bench.sweep = self
 
-    def add(self, *rows: Row) -> None:
+    @classmethod
+    def for_session(cls, bench) -> "Sweep":
+        return cls(_setup(), bench)
+
+    def add(self, result: dict, *rows: Row) -> None:
         from anomaly_ref import provenance
         from anomaly_ref.results import report
 
+        self.results.append(result)
         self.rows.extend(rows)
         prov = provenance.collect(
             config={"protocol": self.setup["protocol"], "runs": self.config.n_runs, "trainer": self.config.train.trainer,
@@ -100,12 +114,27 @@ class Sweep:
             inputs=sorted(self.inputs),
             device=self.setup["device"],
         )
-        report.write(self.rows, os.environ.get("ANOMALY_REF_REPORT_DIR", "anomaly-ref-report"), "reproduce", prov)
+        js, _ = report.write(self.rows, self.bench.report_dir, "reproduce", prov,
+                             extra={"kind": "sweep", "results": self.results})
+        if js not in self.bench.result_files:
+            self.bench.result_files.append(js)
+
+    def failed(self, dataset: str, extractor: str, head: str, error: str, not_run: bool = False) -> None:
+        keys = dict(dataset=dataset, extractor=extractor, head=head, protocol=self.setup["protocol"])
+        self.add({**keys, "error": error, "not_run": not_run}, Row(**keys, error=error, not_run=not_run))
+
+    def not_run(self, cases) -> None:
+        """``[((dataset, extractor, head), skipped?, reason)]`` of cases that did not pass: each
+        one that recorded nothing is added (a skip as not run, a failure as failed)."""
+        have = {(r["dataset"], r["extractor"], r["head"]) for r in self.results}
+        for key, skipped, reason in cases:
+            if key not in have:
+                self.failed(*key, error=reason, not_run=skipped)
 
 
 @pytest.fixture(scope="module")
-def sweep(setup):
-    return Sweep(setup)
+def sweep(setup, bench_session):
+    return bench_session.sweep or Sweep(setup, bench_session)
 
 
 @pytest.mark.parametrize("dataset, extractor, head", CASES)
@@ -113,7 +142,7 @@ def test_reproduce(dataset, extractor, head, setup, sweep):
     case = f"{dataset}/{extractor}/{head}"
     if dataset in _UNAVAILABLE:  # fail fast, and once: no second download in this run
         reason = f"not run: the {dataset} features could not be had (see the failure of {_UNAVAILABLE[dataset]})"
-        sweep.add(Row(dataset, extractor, head, error=reason))
+        sweep.failed(dataset, extractor, head, error=reason, not_run=True)
         pytest.fail(reason, pytrace=False)
     message = None
     try:
@@ -123,9 +152,9 @@ def test_reproduce(dataset, extractor, head, setup, sweep):
     except Unavailable as exc:
         _UNAVAILABLE[dataset] = case
         message = f"cannot run {case}: {exc}"
-        sweep.add(Row(dataset, extractor, head, error=str(exc)))
+        sweep.failed(dataset, extractor, head, error=str(exc))
     except Exception as exc:  # a sweep never stops at one cell: the row records the error
-        sweep.add(Row(dataset, extractor, head, error=f"{type(exc).__name__}: {exc}"))
+        sweep.failed(dataset, extractor, head, error=f"{type(exc).__name__}: {exc}")
         if not isinstance(exc, AnomalyRefError):
             raise
         message = f"cannot run {case}: {exc}"
@@ -134,6 +163,8 @@ def test_reproduce(dataset, extractor, head, setup, sweep):
     published = paper_summary(setup["reference"], dataset, extractor, head)
     diffs = diff(result.summary, published)
     tol = setup["tolerance"]
-    sweep.add(*(Row(dataset, extractor, head, d.metric, d.ours, d.paper, tol.bound(d), tol.ok(d)) for d in diffs))
+    entry = {"dataset": dataset, "extractor": extractor, **result.to_dict()}
+    sweep.add(entry, *(Row(dataset, extractor, head, d.metric, d.ours, d.paper, tol.bound(d), tol.ok(d),
+                           protocol=setup["protocol"]) for d in diffs))
     bad = failures(diffs, tol)
     assert not bad, f"{dataset}/{extractor}/{head} outside tolerance:\n" + "\n".join(bad)

@@ -67,13 +67,21 @@ def test_bench_passes_and_writes_report(mirror, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 passed" in proc.stdout
     doc = json.loads((tmp_path / "report" / "reproduce.json").read_text())
-    assert doc["counts"] == {"ok": 5, "off": 0, "error": 0}
+    assert doc["kind"] == "sweep"
+    assert doc["counts"] == {"ok": 5, "off": 0, "error": 0, "not run": 0, "unpublished": 0}
     assert {r["metric"] for r in doc["rows"]} == {"accuracy", "precision", "recall", "f1", "roc_auc"}
+    assert [(e["dataset"], e["extractor"], e["head"], len(e["runs"])) for e in doc["results"]] == [
+        ("ped2", "convnext_tiny", "LSTM", 2)]
     assert doc["rows"][0]["paper"] == [0.9967, 0.0013]  # ped2/convnext_tiny/LSTM accuracy, workbook
     assert len(doc["provenance"]["inputs"]) == 2
     assert doc["provenance"]["config"]["trainer"] == "batched"  # the default path of the bench
     md = (tmp_path / "report" / "reproduce.md").read_text()
-    assert "| ped2 | convnext_tiny | LSTM | accuracy |" in md
+    assert "| ped2 | convnext_tiny | LSTM | paper | accuracy |" in md
+    # The session's full report: exactly the one case that ran.
+    assert "anomaly-ref report: " in proc.stdout
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert page.count('<tr data-config="') == 1 and 'data-config="ped2/convnext_tiny/LSTM/paper"' in page
+    assert {p.name for p in (tmp_path / "report").iterdir()} >= {"report.html", "report.xlsx", "report.md", "ped2.png"}
 
 
 def test_bench_fails_outside_tolerance_and_says_why(mirror, tmp_path):
@@ -91,7 +99,7 @@ def test_bench_records_fetch_errors_as_rows(tmp_path):
     assert proc.returncode == 1
     assert "cannot run ped2/convnext_tiny/LSTM" in proc.stdout
     doc = json.loads((tmp_path / "report" / "reproduce.json").read_text())
-    assert doc["counts"] == {"ok": 0, "off": 0, "error": 1}
+    assert doc["counts"] == {"ok": 0, "off": 0, "error": 1, "not run": 0, "unpublished": 0}
 
 
 def _refused_port() -> str:
@@ -131,5 +139,32 @@ def test_bench_fails_fast_and_once(tmp_path, source):
     assert elapsed < 60, elapsed  # a few seconds: pytest and torch start-up, then no waits
     doc = json.loads((tmp_path / "report" / "reproduce.json").read_text())
     reasons = [r["error"] for r in doc["rows"]]
-    assert doc["counts"] == {"ok": 0, "off": 0, "error": 24} and len(reasons) == 24
+    assert doc["counts"] == {"ok": 0, "off": 0, "error": 1, "not run": 23, "unpublished": 0} and len(reasons) == 24
     assert sum(r.startswith("not run: the ped2 features could not be had (see the failure of ped2/") for r in reasons) == 23
+
+
+SKIPPER = """
+import pytest
+
+def pytest_runtest_setup(item):
+    pytest.skip("features unavailable: no route to Dropbox (test plugin)")
+"""
+
+
+def test_bench_reports_skipped_cases_as_not_run(tmp_path):
+    # A case that never starts (as when its features cannot be had) is in the report as
+    # not run, with pytest's reason; the session's report is written all the same.
+    (tmp_path / "skipper.py").write_text(SKIPPER)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "ANOMALY_REF_OFFLINE": "1",
+           "ANOMALY_REF_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", CASE, "-q", "-p", "no:cacheprovider", "-p", "skipper",
+         "--report-dir", str(tmp_path / "report")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0 and "1 skipped" in proc.stdout, proc.stdout + proc.stderr
+    doc = json.loads((tmp_path / "report" / "reproduce.json").read_text())
+    assert doc["counts"]["not run"] == 1
+    assert doc["results"][0]["error"] == "features unavailable: no route to Dropbox (test plugin)"
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert 'data-config="ped2/convnext_tiny/LSTM/paper" class="not-run"' in page

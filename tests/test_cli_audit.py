@@ -102,6 +102,7 @@ def test_repeated_names_run_once(tmp_path, capsys):
                   "--runs", "1", "--max-epochs", "1", "--out", str(out)) == 0
     doc = json.loads((out / "audit.json").read_text())
     assert [(r["protocol"], r["head"]) for r in doc["results"]] == [("paper", "LSTM")]
+    assert doc["kind"] == "audit"  # named for `anomaly-ref report`
     # the feature files and their sidecars are hashed into provenance
     assert sorted(Path(p).name for p in doc["provenance"]["inputs"]) == sorted(
         p.name for p in folder.iterdir())

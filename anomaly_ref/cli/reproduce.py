@@ -125,10 +125,26 @@ def _run(args: argparse.Namespace) -> int:
             entry["paper"] = {m: {"mean": mu, "std": sd} for m, (mu, sd) in published.items()}
         results.append(entry)
     if out:
-        doc = {"results": results, "provenance": prov}
+        # "kind", "dataset" and "extractor" let 'anomaly-ref report' read the file on its own
+        # (the extractor is known from --extractor or the paper's feature-file names).
+        doc = {"kind": "reproduce", "dataset": args.dataset, "extractor": _extractor(args, normal),
+               "results": results, "provenance": prov}
         atomic_write_text(out, dumps_json(doc))  # never a half-written result; NaN as null
         print(f"wrote {out}")
     return 0
+
+
+def _extractor(args: argparse.Namespace, normal) -> str | None:
+    """--extractor, else the backbone the paper's file name ``normal_features_<backbone>.npy`` says."""
+    import re
+    from pathlib import Path
+
+    from ..registry import BACKBONES
+
+    if args.extractor:
+        return args.extractor
+    m = re.match(r"^normal_features_(?P<backbone>.+)\.npy$", Path(normal).name)
+    return m["backbone"] if m and m["backbone"] in BACKBONES else None
 
 
 def _feature_paths(args: argparse.Namespace):

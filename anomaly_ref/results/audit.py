@@ -177,7 +177,8 @@ def prepare(source, dataset: str, backbone: str, config: AuditConfig = AuditConf
 
 def execute(p: Plan, *, cache=None, fast: bool = False, device: str = "cpu", progress: bool = False) -> dict[str, Any]:
     """Extract (or read) the features, run every rung, and return the audit document:
-    ``{"audit": {...}, "results": [...], "provenance": {...}}`` (see :mod:`.audit_report`)."""
+    ``{"kind": "audit", "audit": {...}, "results": [...], "provenance": {...}}`` (see
+    :mod:`.audit_report`; ``kind`` names the file for ``anomaly-ref report``)."""
     t0 = time.perf_counter()
     # Provenance is taken before the work: the code and inputs as they were when it began.
     prov = provenance.collect(
@@ -208,4 +209,4 @@ def execute(p: Plan, *, cache=None, fast: bool = False, device: str = "cpu", pro
         "skipped": p.skipped, "n_frames": int(len(test.y)), "n_train_frames": int(len(train.y)) if train else 0,
         "features": test_info, "train_features": train_info, "wall_seconds": round(time.perf_counter() - t0, 1),
     }
-    return {"audit": audit, "results": results, "provenance": prov}
+    return {"kind": "audit", "audit": audit, "results": results, "provenance": prov}

@@ -4,7 +4,8 @@ The audit runs one dataset through the ladder of ``registry.PROTOCOLS`` (from th
 protocol to the field's standard one), each rung removing one source of leakage. Its
 document (``audit.json``) has the shape::
 
-    {"audit": {"dataset", "backbone", "pretrained", "protocols", "heads", "scorers",
+    {"kind": "audit",
+     "audit": {"dataset", "backbone", "pretrained", "protocols", "heads", "scorers",
                "skipped": [{"protocol", "reason"}], "n_frames", "n_train_frames", "wall_seconds"},
      "results": [ProtocolResult.to_dict(), ...],   # one per (protocol, head or scorer)
      "provenance": {"git": {"commit", "dirty"}, "utc", "argv", ...}}

@@ -43,7 +43,8 @@ KEY_COLUMNS = COLUMNS[:4]
 WORKBOOK_FOLDER = "Sequential_Model_Results_XLSX"  # where the workbooks sit in the paper's repo
 DEFAULT_REFERENCE = REPO_ROOT / "reference" / "paper_results.csv"
 
-_HEADER_RE = re.compile(r"^=+ Summary for (?P<model>\S+) \(over 5 runs\) =+$")
+# The authors' workbooks all say "over 5 runs"; ours (report.xlsx) say how many ran.
+_HEADER_RE = re.compile(r"^=+ Summary for (?P<model>\S+) \(over (?P<runs>\d+) runs\) =+$")
 
 
 class _Cell(NamedTuple):
@@ -110,11 +111,12 @@ def _parse_block_metrics(
 
 
 def _parse_column(
-    where: _Where, cells: list[_Cell], letter: str, model: str
+    where: _Where, cells: list[_Cell], letter: str, model: str, allow_missing: bool = False
 ) -> Iterator[tuple[str, int, list]]:
     """Walk one head's column (``letter``, e.g. "B").
 
-    Yields ``(backbone, name row, [(metric, mean, std)] * 5)`` per block, in block order.
+    Yields ``(backbone, name row, [(metric, mean, std)] * 5)`` per block, in block order;
+    with ``allow_missing``, a block of a name and header but no values yields ``[]``.
     """
     backbones = registry.paper_backbones()
     i = 0
@@ -146,6 +148,10 @@ def _parse_column(
                     f"columns follow {', '.join(registry.paper_heads())}",
                 )
             first_row, i, n_headers = name_row + 2, i + 1, n_headers + 1
+            if allow_missing and (i >= len(cells) or cells[i].row != first_row):
+                last_row = name_row + 1  # a configuration not run: header, no values (report.xlsx)
+                yield backbone, name_row, []
+                continue
         elif nxt is not None and nxt.row == name_row + 1 and parse_value(str(nxt.text)):
             # The known quirk (Ped2 poolformer_s12 / GRU): no header, values one row higher.
             log.warning(
@@ -172,8 +178,9 @@ def _parse_column(
         )
 
 
-def _open_sheet(path: Path):
-    """The single worksheet of a workbook, or a WorkbookError naming the file."""
+def _open_sheet(path: Path, sheet: str | None = None):
+    """The single worksheet of a workbook (or the one named ``sheet``), or a WorkbookError
+    naming the file."""
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
     from zipfile import BadZipFile
@@ -191,25 +198,33 @@ def _open_sheet(path: Path):
         wb = openpyxl.load_workbook(path)
     except (InvalidFileException, BadZipFile, KeyError, OSError) as exc:
         raise WorkbookError(f"{path.name}: cannot open as an .xlsx workbook ({exc})") from exc
+    if sheet is not None:
+        if sheet not in wb.sheetnames:
+            raise WorkbookError(f"{path.name}: no sheet {sheet!r}; sheets: {wb.sheetnames}")
+        return wb[sheet]
     if len(wb.worksheets) != 1:
         raise WorkbookError(f"{path.name}: expected exactly one sheet, found {wb.sheetnames}")
     return wb.worksheets[0]
 
 
-def parse_workbook(path: str | os.PathLike, dataset: str) -> "pd.DataFrame":
+def parse_workbook(
+    path: str | os.PathLike, dataset: str, sheet: str | None = None, allow_missing: bool = False
+) -> "pd.DataFrame":
     """Parse one result workbook.
 
-    Parameters: ``path`` to the .xlsx, ``dataset`` a registry key ("avenue", ...).
-    Returns a DataFrame of 120 rows (6 backbones x 4 heads x 5 metrics), columns
-    :data:`COLUMNS`, in canonical order. Raises :class:`WorkbookError` for any cell it
-    cannot read.
+    Parameters: ``path`` to the .xlsx, ``dataset`` a registry key ("avenue", ...);
+    ``sheet`` names the sheet to read where the workbook has several (our report.xlsx);
+    ``allow_missing`` accepts blocks with no values (configurations a report did not run).
+    Returns a DataFrame of 120 rows (6 backbones x 4 heads x 5 metrics; fewer with
+    ``allow_missing``), columns :data:`COLUMNS`, in canonical order. Raises
+    :class:`WorkbookError` for any cell it cannot read.
     """
     import pandas as pd
     from openpyxl.utils import get_column_letter
 
     registry.get_dataset(dataset)
     path = Path(path)
-    ws = _open_sheet(path)
+    ws = _open_sheet(path, sheet)
     where = _Where(path.name, ws.title)
     heads = registry.paper_heads()
     # Anything right of the head columns would be a configuration we do not know about.
@@ -224,7 +239,7 @@ def parse_workbook(path: str | os.PathLike, dataset: str) -> "pd.DataFrame":
     name_rows: dict[str, tuple[int, str]] = {}  # backbone -> (row, column) of its first name cell
     for col, model in enumerate(heads, start=1):
         letter = get_column_letter(col)
-        for backbone, name_row, values in _parse_column(where, _column_cells(ws, col), letter, model):
+        for backbone, name_row, values in _parse_column(where, _column_cells(ws, col), letter, model, allow_missing):
             first = name_rows.setdefault(backbone, (name_row, letter))
             if first[0] != name_row:  # blocks sit side by side: the name row is shared
                 raise where.error(
@@ -234,7 +249,7 @@ def parse_workbook(path: str | os.PathLike, dataset: str) -> "pd.DataFrame":
                 )
             rows += [(dataset, backbone, model, metric, mean, std) for metric, mean, std in values]
     n_expected = len(registry.paper_backbones()) * len(heads) * len(registry.METRICS)
-    if len(rows) != n_expected:  # the walk above guarantees it; kept as a cheap cross-check
+    if len(rows) != n_expected and not allow_missing:  # the walk above guarantees it; kept as a cheap cross-check
         raise WorkbookError(f"{path.name}: read {len(rows)} values, expected {n_expected}")
     return canonical_order(pd.DataFrame(rows, columns=list(COLUMNS)))
 

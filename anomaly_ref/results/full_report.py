@@ -1,0 +1,81 @@
+"""The report a reviewer opens: result files in, a folder of outputs out.
+
+``build`` reads any mix of result files (:mod:`.sources`), judges every configuration
+against the paper (:mod:`.verdicts`), and renders ``report.html`` (:mod:`.report_html`),
+``report.xlsx`` (:mod:`.report_xlsx`), ``<dataset>.png`` (:mod:`.report_plots`) and
+``report.md`` (:mod:`.report`); ``write`` puts them in a folder all together or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .. import registry
+from ..errors import InputError
+from ..fileio import replacing
+from . import report_html, report_plots, report_xlsx, sources, verdicts
+from .compare import Tolerance
+from .report import Row, to_markdown
+
+log = logging.getLogger(__name__)
+TITLE = "anomaly-ref: reproduction vs paper"
+
+
+@dataclass
+class Report:
+    files: list[sources.Loaded]
+    entries: list[sources.Entry]
+    rows: list[Row]
+    tallies: list[verdicts.Tally]
+    blobs: dict[str, bytes]  # file name -> bytes
+
+
+def build(paths: Sequence[str | os.PathLike], tolerance: Tolerance | None = None, reference=None,
+          dataset: str | None = None, extractor: str | None = None, title: str = TITLE) -> Report:
+    """Read, judge and render; nothing is written. ``dataset``/``extractor``: assumed for
+    older reproduce files that do not record them. Raises InputError for an empty list or
+    any file that cannot be used (naming it)."""
+    from .workbook import load_reference
+
+    if not paths:
+        raise InputError("no result files given: name at least one (reproduce --out, the bench's reproduce.json, "
+                         "an audit's audit.json)")
+    tolerance = tolerance or Tolerance()
+    reference = load_reference() if reference is None else reference
+    files = [sources.load(p, dataset, extractor) for p in paths]
+    entries = sources.merge(files)
+    if not entries and not any(f.section is not None for f in files):
+        raise InputError(f"{files[0].path}: holds no results to report")
+    rows = verdicts.judge(entries, reference, tolerance)
+    tallies = verdicts.tallies(rows)
+    plots = {d: report_plots.plot_dataset([e for e in entries if e.dataset == d], reference)
+             for d in registry.DATASETS if any(e.dataset == d and e.summary is not None for e in entries)}
+    ctx = report_html.context(files, entries, rows, tallies, tolerance, plots, title)
+    blobs = {
+        "report.html": report_html.render(ctx).encode("utf-8"),
+        "report.md": to_markdown(rows, title).encode("utf-8"),
+        "report.xlsx": report_xlsx.render(entries, rows),
+        **{f"{d}.png": png for d, png in plots.items()},
+    }
+    return Report(files, entries, rows, tallies, blobs)
+
+
+def write(report: Report, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Every output under ``out_dir`` (created if missing; its parent must exist), moved into
+    place together once all are rendered: an earlier report there stays whole until then."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"cannot write the report to {out}: it is a file, not a folder")
+    if not out.parent.is_dir():
+        raise InputError(f"cannot write the report to {out}: its parent folder {out.parent} does not exist")
+    out.mkdir(exist_ok=True)
+    paths = {name: out / name for name in report.blobs}
+    with replacing(list(paths.values())) as temps:
+        for temp, name in zip(temps, paths):
+            temp.write_bytes(report.blobs[name])
+    log.info("wrote %s", ", ".join(map(str, paths.values())))
+    return paths

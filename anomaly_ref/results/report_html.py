@@ -1,0 +1,136 @@
+"""``report.html``: one self-contained page (Jinja2 template ``templates/report.html.j2``).
+
+Everything the page shows is in the file: plots are PNG data URIs, styles are inline, and a
+Content-Security-Policy (``default-src 'none'; img-src data:; style-src 'unsafe-inline'``)
+forbids the browser to fetch anything, so the page cannot depend on the network even by
+mistake (a test renders it in headless Chromium and checks its network log).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+import shlex
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .. import registry
+from ..valuefmt import format_value
+from .compare import Tolerance
+from .report import Row
+from .sources import Entry, Loaded
+from .verdicts import Tally, config_status
+
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def tolerance_words(tol: Tolerance) -> str:
+    return (f"A metric is reproduced when |ours − paper| ≤ max({tol.abs_tol:g}, {tol.n_std:g} × √(std_ours² + "
+            f"std_paper²)): the difference of the means may be at most {tol.abs_tol:g} (the workbooks print 4 "
+            f"decimals and our random draws are not Keras'), or {tol.n_std:g} combined run-to-run standard "
+            f"deviations if that is wider. Setting: \"{tol}\".")
+
+
+def _code(text: str) -> str:
+    """Escaped text with Markdown `code` spans as <code> (the audit's paragraph and table)."""
+    return _CODE.sub(r"<code>\1</code>", html.escape(text))
+
+
+def _md_table(md: str) -> tuple[list[str], list[list[str]]]:
+    """A Markdown pipe table (as audit_report.ladder_table writes it) -> header, rows of HTML cells."""
+    lines = [ln.strip() for ln in md.strip().splitlines()]
+    split = lambda ln: [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", ln.strip("|"))]
+    return [_code(c) for c in split(lines[0])], [[_code(c) for c in split(ln)] for ln in lines[2:]]
+
+
+def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(obj, Mapping):
+        return [kv for k, v in obj.items() for kv in _flatten(v, f"{prefix}.{k}" if prefix else str(k))]
+    if isinstance(obj, float):
+        return [(prefix, f"{obj:.4f}")]
+    return [(prefix, str(obj))]
+
+
+def _command(prov: Mapping[str, Any]) -> str:
+    argv = [str(a) for a in prov.get("argv") or []]
+    # argv[0] is a machine path of the script: its name is what a reader needs.
+    return shlex.join([Path(argv[0]).name, *argv[1:]]) if argv else "unknown"
+
+
+def _matrix(dataset: str, protocol: str, entries: Sequence[Entry], rows: Sequence[Row]) -> dict:
+    """Backbones x heads of one dataset and protocol; a cell: ROC-AUC ours vs paper, verdict."""
+    es = [e for e in entries if e.dataset == dataset and e.protocol == protocol]
+    backbones = [b for b in registry.BACKBONES if any(e.extractor == b for e in es)]
+    heads = [h for h in registry.HEADS if any(e.head == h for e in es)]
+    cells = {}
+    for e in es:
+        rs = [r for r in rows if (r.dataset, r.extractor, r.head, r.protocol) == e.key]
+        auc = next((r for r in rs if r.metric == "roc_auc"), None)
+        n_ok = sum(r.status == "ok" for r in rs)
+        cells[(e.extractor, e.head)] = {
+            "status": config_status(rs),
+            "ours": format_value(*auc.ours) if auc and auc.ours else (e.error or "no results"),
+            "paper": format_value(*auc.paper) if auc and auc.paper else "not published",
+            "within": f"{n_ok}/{len(rs)} within" if auc and auc.paper else "",
+        }
+    return {"protocol": protocol, "backbones": backbones, "heads": heads, "cells": cells}
+
+
+def context(files: Sequence[Loaded], entries: Sequence[Entry], rows: Sequence[Row], tallies: Sequence[Tally],
+            tolerance: Tolerance, plots: Mapping[str, bytes], title: str) -> dict:
+    from .audit_report import ladder_paragraph, ladder_table, plot_ladder
+
+    datasets = []
+    for d in registry.DATASETS:
+        es = [e for e in entries if e.dataset == d]
+        if not es:
+            continue
+        protocols = list(dict.fromkeys(e.protocol for e in es))
+        configs = [{"key": "/".join(e.key), "entry": e,
+                    "status": config_status([r for r in rows if (r.dataset, r.extractor, r.head, r.protocol) == e.key])}
+                   for e in es]
+        detail = [r for r in rows if r.dataset == d]
+        datasets.append({"key": d, "title": registry.get_dataset(d).title,
+                         "matrices": [_matrix(d, p, entries, rows) for p in protocols],
+                         "configs": configs, "detail": detail,
+                         "plot": data_uri(plots[d]) if d in plots else None})
+    audits, generic = [], []
+    for f in files:
+        if f.kind == "audit":
+            header, body = _md_table(ladder_table(f.section))
+            audits.append({"title": f.title, "path": str(f.path), "paragraph": _code(ladder_paragraph(f.section)),
+                           "header": header, "rows": body, "plot": data_uri(plot_ladder(f.section))})
+        elif f.section is not None:
+            generic.append({"title": f.title, "path": str(f.path), "pairs": _flatten(f.section)})
+    provenance = [{"path": str(f.path), "kind": f.kind, "sha256": f.sha256, "command": _command(f.provenance),
+                   "git": f.provenance.get("git") or {}, "utc": f.provenance.get("utc", "unknown"),
+                   "versions": f.provenance.get("versions") or {}, "device": f.provenance.get("device") or {},
+                   "seeds": f.provenance.get("seeds") or {}, "inputs": f.provenance.get("inputs") or {}}
+                  for f in files]
+    from datetime import datetime, timezone
+
+    from .. import __version__
+    from ..provenance import git_state
+
+    written = {"version": __version__, "git": git_state(), "utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return {"title": title, "csp": CSP, "written": written, "tallies": tallies, "tolerance": tolerance_words(tolerance),
+            "datasets": datasets, "audits": audits, "generic": generic, "provenance": provenance,
+            "metrics": registry.METRICS, "fmt": lambda v: format_value(*v) if v else "—"}
+
+
+def render(ctx: dict) -> str:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("anomaly_ref.results", "templates"),
+        autoescape=jinja2.select_autoescape(default=True),
+        undefined=jinja2.StrictUndefined,  # a name the template misspells is an error, not a blank
+        trim_blocks=True, lstrip_blocks=True,
+    )
+    return env.get_template("report.html.j2").render(**ctx)

@@ -1,0 +1,131 @@
+"""anomaly-ref report: kinds of result files, merging, verdicts, bad input, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from anomaly_ref.cli import main
+from anomaly_ref.errors import InputError
+from anomaly_ref.results import full_report, sources
+from resultfiles import PROV, entry, mixed_sweep, paper, write
+
+REPO = Path(__file__).resolve().parents[1]
+OLD_REPRODUCE = REPO / "reference" / "ped2_tf_efficientnet_lite0_batched.json"  # written before "kind"
+OLD_AUDIT = REPO / "reference" / "ped2_audit" / "lite0" / "audit.json"
+
+
+def test_verdicts_of_a_mixed_sweep(tmp_path):
+    path, expected = mixed_sweep(tmp_path / "sweep.json")
+    report = full_report.build([path])
+    (ped2, total) = report.tallies
+    assert ped2.dataset == "ped2" and total.dataset == "all"
+    got = {"configurations": ped2.configurations, "ran": ped2.ran, **ped2.cells}
+    assert got == expected
+    status = {(r.extractor, r.head): r.status for r in report.rows}
+    assert status[("mobileone_s0", "LSTM")] == "error" and status[("poolformer_s12", "SimpleRNN")] == "not run"
+
+
+@pytest.mark.parametrize("path, kind", [(OLD_REPRODUCE, "reproduce"), (OLD_AUDIT, "audit")])
+def test_older_files_are_recognised_by_their_keys(path, kind):
+    loaded = sources.load(path, dataset="ped2")
+    assert loaded.kind == kind and "kind" not in json.loads(path.read_text())
+    if kind == "reproduce":  # the extractor is read from the paper's feature-file names
+        assert {e.extractor for e in loaded.entries} == {"tf_efficientnet_lite0"}
+        assert [e.head for e in loaded.entries] == ["LSTM", "GRU", "LSTM_GRU", "SimpleRNN", "Dense"]
+
+
+def test_older_sweep_files_are_rebuilt_from_their_rows(tmp_path):
+    rows = [{"dataset": "ped2", "extractor": "convnext_tiny", "head": "LSTM", "metric": m, "ours": [mu, sd],
+             "paper": [mu, sd], "bound": 0.01, "ok": True, "error": None}
+            for m, (mu, sd) in paper("ped2", "convnext_tiny", "LSTM").items()]
+    rows.append({"dataset": "ped2", "extractor": "convnext_tiny", "head": "GRU", "error": "FetchError: 404"})
+    path = write(tmp_path / "reproduce.json", {"counts": {}, "rows": rows, "provenance": PROV})
+    loaded = sources.load(path)
+    assert loaded.kind == "sweep"
+    assert [(e.head, e.error) for e in loaded.entries] == [("LSTM", None), ("GRU", "FetchError: 404")]
+
+
+def test_a_declared_gradcam_file_is_shown_generically(tmp_path):
+    path = write(tmp_path / "g.json", {"kind": "gradcam", "summary": {"gradcam++": {"iou": 0.25}}, "provenance": PROV})
+    report = full_report.build([path])
+    page = report.blobs["report.html"].decode()
+    assert "gradcam++.iou" in page and "0.2500" in page
+
+
+def test_two_files_that_agree_are_merged(tmp_path):
+    e = entry("ped2", "convnext_tiny", "LSTM", paper("ped2", "convnext_tiny", "LSTM"))
+    a = write(tmp_path / "a.json", {"kind": "reproduce", "results": [e], "provenance": PROV})
+    b = write(tmp_path / "b.json", {"kind": "reproduce", "results": [e], "provenance": PROV})
+    (merged,) = sources.merge([sources.load(a), sources.load(b)])
+    assert merged.sources == (str(a), str(b))
+
+
+def test_two_files_that_disagree_are_refused(tmp_path):
+    e = entry("ped2", "convnext_tiny", "LSTM", paper("ped2", "convnext_tiny", "LSTM"))
+    other = entry("ped2", "convnext_tiny", "LSTM", paper("ped2", "convnext_tiny", "LSTM", shift=-0.01))
+    a = write(tmp_path / "a.json", {"kind": "reproduce", "results": [e], "provenance": PROV})
+    b = write(tmp_path / "b.json", {"kind": "sweep", "results": [other], "provenance": PROV})
+    with pytest.raises(InputError, match=r"b.json and .*a.json disagree on ped2/convnext_tiny/LSTM/paper: "
+                                         r"accuracy mean .* refuses to choose"):
+        full_report.build([a, b])
+
+
+def _cli_fails(args, out: Path, capsys, match: str) -> None:
+    assert main(["report", *map(str, args), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert match in err, err
+
+
+def test_bad_input_is_one_error_line_and_nothing_written(tmp_path, capsys):
+    out = tmp_path / "report"
+    good, _ = mixed_sweep(tmp_path / "good.json")
+    truncated = tmp_path / "truncated.json"
+    truncated.write_text(good.read_text()[:200])
+    unknown_kind = write(tmp_path / "unknown.json", {"kind": "timing", "provenance": PROV})
+    unknown_keys = write(tmp_path / "keys.json", {"rows_per_second": 3})
+    no_dataset = write(tmp_path / "nods.json", {"results": [{"head": "LSTM", "protocol": "paper", "summary": {}}],
+                                                 "provenance": {}})
+    _cli_fails([], out, capsys, "no result files given")
+    _cli_fails([good, truncated], out, capsys, f"{truncated}: not valid JSON (truncated or damaged?)")
+    _cli_fails([unknown_kind], out, capsys, f"{unknown_kind}: 'kind': unknown result kind 'timing'; valid: reproduce")
+    _cli_fails([unknown_keys], out, capsys, f"{unknown_keys}: unknown kind of result file: no 'kind' field")
+    _cli_fails([no_dataset], out, capsys, "names no dataset")
+    _cli_fails([tmp_path / "absent.json"], out, capsys, "no such file")
+    assert not out.exists()
+
+
+def test_a_failed_build_leaves_an_earlier_report_whole(tmp_path, capsys):
+    good, _ = mixed_sweep(tmp_path / "good.json")
+    out = tmp_path / "report"
+    assert main(["report", str(good), "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert set(before) == {"report.html", "report.xlsx", "report.md", "ped2.png"}
+    bad = write(tmp_path / "bad.json", {"kind": "sweep", "results": "oops", "provenance": PROV})
+    _cli_fails([good, bad], out, capsys, "'results' must be a list")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_cli_on_the_real_lite0_results(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["report", str(OLD_REPRODUCE), str(OLD_AUDIT), "--dataset", "ped2", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "ped2: 5 configurations (5 ran): 0 cells within tolerance, 0 outside, 25 without a published figure" in text
+    page = (out / "report.html").read_text()
+    assert "Leakage audit: UCSD Ped2, tf_efficientnet_lite0" in page
+    assert OLD_REPRODUCE.name in page and "7dedfbc015347892f5a39ae5206531761ffcbb7b5cdc57c5698737eed6f5b029" in page
+
+
+def test_real_runs_that_agree_merge_and_runs_that_differ_are_refused():
+    # The batched and sequential trainers agree run for run (to float rounding): one
+    # configuration, both files named. The earlier recorded run (another code version) differs.
+    batched, sequential, earlier = (REPO / "reference" / f"ped2_tf_efficientnet_lite0_{s}.json"
+                                    for s in ("batched", "sequential", "paper"))
+    merged = sources.merge([sources.load(p, dataset="ped2") for p in (batched, sequential)])
+    assert len(merged) == 5 and all(e.sources == (str(batched), str(sequential)) for e in merged)
+    with pytest.raises(InputError, match=r"_paper.json and .*_batched.json disagree on "
+                                         r"ped2/tf_efficientnet_lite0/LSTM/paper: accuracy mean"):
+        full_report.build([batched, earlier], dataset="ped2")

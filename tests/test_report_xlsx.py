@@ -1,0 +1,84 @@
+"""report.xlsx is the authors' workbook layout: the project's own parser reads it back."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import openpyxl
+import pytest
+
+from anomaly_ref import registry
+from anomaly_ref.errors import WorkbookError
+from anomaly_ref.results import full_report
+from anomaly_ref.results.report_xlsx import layout_sheet_name
+from anomaly_ref.results.workbook import parse_workbook
+from resultfiles import PROV, entry, mixed_sweep, write
+
+
+def _random_entries(rng, datasets, protocol="paper", n_runs=5):
+    """Every paper configuration of ``datasets`` with random figures."""
+    return [entry(d, b, h, {m: (float(rng.uniform(0.3, 1.0)), float(rng.uniform(0, 0.05))) for m in registry.METRICS},
+                  protocol=protocol, n_runs=n_runs)
+            for d in datasets for b in registry.paper_backbones() for h in registry.paper_heads()]
+
+
+def _expected(results, dataset, protocol="paper"):
+    """What the sheet must read back: the 4-decimal text we wrote, as numbers."""
+    return {(e["extractor"], e["head"], m): (float(f"{v['mean']:.4f}"), float(f"{v['std']:.4f}"))
+            for e in results if e["dataset"] == dataset and e["protocol"] == protocol
+            for m, v in e["summary"].items()}
+
+
+def _parsed(df):
+    return {(r.extractor, r.model, r.metric): (r.mean, r.std) for r in df.itertuples()}
+
+
+def test_every_dataset_sheet_reads_back_exactly(tmp_path):
+    results = _random_entries(np.random.default_rng(0), list(registry.DATASETS))
+    path = write(tmp_path / "all.json", {"kind": "sweep", "results": results, "provenance": PROV})
+    xlsx = tmp_path / "report.xlsx"
+    xlsx.write_bytes(full_report.build([path]).blobs["report.xlsx"])
+    for d in registry.DATASETS:
+        # Strict: the parser as it reads the authors' workbooks, every block present.
+        df = parse_workbook(xlsx, d, sheet=layout_sheet_name(d, "paper"))
+        assert len(df) == 120
+        assert _parsed(df) == _expected(results, d)
+
+
+def test_partial_sheets_and_other_protocols_read_back(tmp_path):
+    rng = np.random.default_rng(1)
+    results = _random_entries(rng, ["ped1"], n_runs=3)[:7] + _random_entries(rng, ["ped1"], protocol="paper-val")[5:9]
+    path = write(tmp_path / "part.json", {"kind": "sweep", "results": results, "provenance": PROV})
+    xlsx = tmp_path / "report.xlsx"
+    xlsx.write_bytes(full_report.build([path]).blobs["report.xlsx"])
+    for protocol, n in (("paper", 7), ("paper-val", 4)):
+        sheet = layout_sheet_name("ped1", protocol)
+        with pytest.raises(WorkbookError, match="metric 'Accuracy' is missing"):  # blocks without values
+            parse_workbook(xlsx, "ped1", sheet=sheet)
+        df = parse_workbook(xlsx, "ped1", sheet=sheet, allow_missing=True)
+        assert len(df) == 5 * n and _parsed(df) == _expected(results, "ped1", protocol)
+    ws = openpyxl.load_workbook(xlsx)[layout_sheet_name("ped1", "paper")]
+    assert ws["A1"].value == "convnext_tiny" and ws["A2"].value == "==== Summary for LSTM (over 3 runs) ===="
+
+
+def test_deltas_and_runs_sheets(tmp_path):
+    path, _ = mixed_sweep(tmp_path / "sweep.json")
+    report = full_report.build([path])
+    wb = openpyxl.load_workbook(io.BytesIO(report.blobs["report.xlsx"]))
+    assert wb.sheetnames == ["UCSD Ped2", "not in paper", "deltas", "runs"]
+    deltas = list(wb["deltas"].iter_rows(values_only=True))
+    header, body = deltas[0], deltas[1:]
+    assert len(body) == len(report.rows)
+    by_status = {}
+    for row in body:
+        by_status[row[header.index("status")]] = by_status.get(row[header.index("status")], 0) + 1
+    assert by_status == {"ok": 5, "off": 5, "error": 1, "not run": 1, "unpublished": 5}
+    ok = next(r for r in body if r[header.index("status")] == "ok")
+    assert ok[header.index("ours - paper")] == pytest.approx(0.0)
+    assert wb["deltas"].conditional_formatting  # verdict colours as rules, so they survive sorting
+    runs = list(wb["runs"].iter_rows(values_only=True))
+    assert len(runs) == 1 + 3 * 2  # three configurations ran, two runs each
+    other = wb["not in paper"]
+    assert other["A1"].value == "tf_efficientnet_lite0 (UCSD Ped2, paper)"
+    assert other["A3"].value == "Accuracy: 0.9000 ± 0.0100"
