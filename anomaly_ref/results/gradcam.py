@@ -115,11 +115,12 @@ def _mean(values: list[float]) -> float | None:
 
 
 def run_gradcam(frames: FrameSequence, rows: np.ndarray, config: GradcamConfig, *, masks: Masks | None = None,
-                keep: int = 0, progress: Callable[[int], Any] | None = None) -> tuple[dict, dict]:
+                keep: Sequence[int] = (), progress: Callable[[int], Any] | None = None) -> tuple[dict, dict]:
     """Maps of ``frames[rows]`` for every target and formula; scores against ``masks``.
 
-    Returns ``(doc, kept)``. ``kept`` holds the first ``keep`` frames' images, masks and maps
-    (``{"rows", "images", "masks", "maps": {method: [(H, W)]}}``) for overlays. ``doc``::
+    Returns ``(doc, kept)``. ``kept`` holds the images, masks and maps
+    (``{"rows", "labels", "images", "masks", "maps": {method: [(H, W)]}}``) of the rows in ``keep``,
+    for overlays. ``doc``::
 
         {"kind": "gradcam",
          "config": {backbone, weights, target_layer, targets, formulas, batch_size, device, seed,
@@ -142,6 +143,7 @@ def run_gradcam(frames: FrameSequence, rows: np.ndarray, config: GradcamConfig, 
     from ..extraction.anomaly_head import fold_of
     from ..extraction.fast import preprocess_batch
 
+    keep = {int(r) for r in keep}
     if config.score and masks is None:
         raise InputError("scoring maps needs the pixel masks of the frames (--masks)")
     spec = get_backbone(config.backbone)
@@ -162,7 +164,7 @@ def run_gradcam(frames: FrameSequence, rows: np.ndarray, config: GradcamConfig, 
     h, w = frames[int(rows[0])].image.shape[:2]
     centre = localisation.centre_prior((h, w))
     lookup = {(c, i): r for r, (c, i) in enumerate(zip(frames.clips, frames.indices))}
-    per_frame, kept = [], {"rows": [], "images": [], "masks": [], "maps": {}}
+    per_frame, kept = [], {"rows": [], "labels": [], "images": [], "masks": [], "maps": {}}
     map_seconds, passes = 0.0, 0
     for start in range(0, len(rows), config.batch_size):
         batch = [int(r) for r in rows[start:start + config.batch_size]]
@@ -192,7 +194,7 @@ def run_gradcam(frames: FrameSequence, rows: np.ndarray, config: GradcamConfig, 
                     entry["formula_difference"][target] = {"mean_abs_diff": float(np.abs(a - c).mean()),
                                                            "spearman": float(rho)}
             frame_maps = {k: v[b] for k, v in maps.items()}
-            if config.score or len(kept["rows"]) < keep:
+            if config.score or r in keep:
                 nb = neighbour_row(frames, r, lookup)
                 frame_maps["centre-prior"] = centre
                 frame_maps["motion"] = localisation.motion_map(images[b], frames[nb].image)
@@ -200,8 +202,9 @@ def run_gradcam(frames: FrameSequence, rows: np.ndarray, config: GradcamConfig, 
                 mask = masks[r]
                 entry["mask_area"] = int(mask.sum())
                 entry["scores"] = {k: localisation.scores(v, mask) for k, v in frame_maps.items()}
-            if len(kept["rows"]) < keep:
+            if r in keep:
                 kept["rows"].append(r)
+                kept["labels"].append(f"clip{frames.clips[r]}_frame{frames.indices[r]:03d}")
                 kept["images"].append(images[b])
                 kept["masks"].append(masks[r] if masks is not None else None)
                 for k, v in frame_maps.items():
