@@ -14,7 +14,9 @@ the gradients ``g`` of the target score with respect to them:
 
 Both then weigh channels by ``w_k = sum_ij relu(g_kij) alpha_kij``; the map is
 ``relu(sum_k w_k A_k)``, min-max normalised, bilinearly upsampled (``cv2.resize``) to the
-requested size (the frame's, by default the network input's) and min-max normalised again.
+requested size (the frame's, by default the network input's) and min-max normalised again
+(pytorch-grad-cam's ``scale_cam_image``, which adds 1e-7 to the range: on maps whose raw
+maximum is ~1e-3 that shifts values by ~1e-4 from an exact min-max).
 :meth:`GradCAMPlusPlusMaps.maps` computes several formulas from ONE forward/backward pass.
 """
 
@@ -55,9 +57,8 @@ class GradCAMPlusPlusMaps(GradCAMPlusPlus):
 
     def __init__(self, model: "torch.nn.Module", target_layer: "torch.nn.Module", *, formula: str = "paper",
                  size: tuple[int, int] | None = None):
-        check_formula(formula)
-        super().__init__(model, [target_layer])
-        self.formula = formula
+        super().__init__(model, [target_layer])  # first: BaseCAM.__del__ needs its hooks object
+        self.formula = check_formula(formula)
         self.size = size
 
     def get_cam_weights(self, input_tensor, target_layers, target_category, activations, grads):
