@@ -65,6 +65,7 @@ def default_masks(source: str):
 
 def run(args: argparse.Namespace) -> int:
     import time
+    from dataclasses import asdict
     from pathlib import Path
 
     import numpy as np
@@ -103,11 +104,13 @@ def run(args: argparse.Namespace) -> int:
     rows = select_rows(frames.labels, None if args.all else args.frames)
     sheet = rows[np.unique(np.linspace(0, len(rows) - 1, min(args.sheet, len(rows))).round().astype(int))] \
         if args.sheet else []
+    inputs = [p for p in (args.source, masks_path) if p and Path(p).is_file()]
+    # Collected before the run: the git state is the code that runs, not the code at the end.
+    prov = provenance.collect(config={"source": str(args.source), "masks": str(masks_path), **asdict(config)},
+                              seeds={"head": args.seed, "random_weights": args.seed}, inputs=inputs, device=device)
     with tqdm(total=len(rows), desc=f"Grad-CAM++ {args.backbone}", unit="frame") as bar:
         doc, kept = run_gradcam(frames, rows, config, masks=masks, keep=sheet, progress=bar.update)
-    inputs = [p for p in (args.source, masks_path) if p and Path(p).is_file()]
-    doc["provenance"] = provenance.collect(config=doc["config"], seeds={"head": args.seed, "random_weights": args.seed},
-                                           inputs=inputs, device=device)
+    doc["provenance"] = prov
     doc["wall_seconds"] = round(time.perf_counter() - start, 1)
     paths = write_gradcam(doc, kept, out)
     print(f"{doc['config']['backbone']}: {doc['config']['weights']}; target layer {doc['config']['target_layer']}")
