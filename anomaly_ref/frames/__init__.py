@@ -8,6 +8,7 @@ clip, index and label per frame.
 - :mod:`.base` — :class:`~.base.Frame`, :class:`~.base.FrameSequence`, pixel conversion;
 - :mod:`.sources` — npz, image folders, UCSD, and :func:`~.sources.open_source` (layout detection);
 - :mod:`.video` — CUHK Avenue test videos with their pixel-mask labels.
+- :mod:`.masks` — pixel masks of abnormal regions, paired row by row with a frame source.
 
 Uses only the shared top-level modules (errors).
 """

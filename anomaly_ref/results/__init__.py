@@ -6,6 +6,7 @@ In: protocol results and the paper's workbooks. Out: the published table
 - :mod:`.workbook` — parse the paper's four workbooks into the published table;
 - :mod:`.compare` — our summary beside the paper's, and the tolerance rule;
 - :mod:`.report` — the diff report (JSON + Markdown).
+- :mod:`.gradcam`, :mod:`.gradcam_report` — Grad-CAM++ maps scored on pixel masks, rendered.
 
 May use every lower stage (protocol, extraction, data, frames).
 """
