@@ -115,40 +115,58 @@ def test_ped1_notebook_ranges_against_the_official_ones_shifted(shared):
 # ------------------------------------------------------------- the real Ped2 set
 
 
-def test_ped2_paper_construction_from_real_frames(shared, tmp_path, capsys):
+def test_ped2_paper_construction_from_real_frames(shared, tmp_path):
+    from anomaly_ref.data.featurefiles import write_sidecars
     from anomaly_ref.frames.construction import open_for
 
     d = shared / "data" / "ucsd_ped2"
-    argv = ["extract", "--source", str(d / "ucsd_ped2_test.npz"), "--train-source", str(d / "ucsd_ped2_train.npz"),
-            "--dataset", "ped2", "--backbone", PACKAGED.name, "--construction", "paper", "--plan",
-            "--out", str(tmp_path / "plan")]
-    assert main(argv) == 0
-    out = capsys.readouterr().out
-    assert "2912 normal rows, 2912 anomaly rows (1648 originals; copies: flip 422, rot90 421, rot180 421)" in out
+    frames = open_for("ped2", d / "ucsd_ped2_test.npz", d / "ucsd_ped2_train.npz")
+    p = frames.plan
     name = PACKAGED.name
-    assert not list((tmp_path / "plan").glob("*.npy"))  # a plan runs no backbone
-    table = read_pair_sidecars(tmp_path / "plan" / f"normal_features_{name}.npy",
-                               tmp_path / "plan" / f"anomaly_features_{name}.npy")
-    n0, n1 = table["sizes"]
-    assert (n0, n1) == (2912, 2912)
+    write_sidecars(tmp_path, name, frames.clips, frames.indices, frames.labels,
+                   extra={"augmentation": list(p.augmentation), "params": p.params_text()})
+    table = read_pair_sidecars(tmp_path / f"normal_features_{name}.npy", tmp_path / f"anomaly_features_{name}.npy")
+    assert tuple(table["sizes"]) == (2912, 2912)
     aug, clip, label = table["augmentation"], table["clip"].astype(str), table["label"]
     assert (clip[:2550] == np.repeat([f"Train{k:03d}" for k in range(1, 17)],
                                      DATASETS["ped2"].train_clip_lengths)).all()
-    assert set(aug[label == 0]) == {"original"}
+    assert set(aug[label == 0]) == {"original"} and int((label[2550:2912] == 0).sum()) == 362
     ab = aug[label == 1]
     assert (ab[:1648] == "original").all() and (ab[1648:] != "original").all()  # originals first
+    assert ab[1648:1654].tolist() == ["flip", "rot90", "rot180"] * 2  # the notebook's order per frame
     assert {k: int((ab == k).sum()) for k in ("flip", "rot90", "rot180")} == {"flip": 422, "rot90": 421, "rot180": 421}
-    # every row names its source frame, and copies are copies of abnormal test frames
+    # every row names its source frame; copies are copies of abnormal test frames, walked in order
     assert all(c.startswith(("Train", "Test")) for c in clip) and (table["index"] >= 0).all()
     copies = list(zip(clip[label == 1][1648:], table["index"][label == 1][1648:]))
-    originals = set(zip(clip[label == 1][:1648], table["index"][label == 1][:1648]))
-    assert set(copies) <= originals
+    originals = list(zip(clip[label == 1][:1648], table["index"][label == 1][:1648]))
+    assert list(dict.fromkeys(copies)) == originals[:422]
     # pixels: a copy is the named OpenCV operation on its source frame
-    frames = open_for("ped2", d / "ucsd_ped2_test.npz", d / "ucsd_ped2_train.npz")
-    i = int(np.flatnonzero(np.asarray(frames.plan.augmentation) == "rot90")[0])
-    src = frames.source[int(frames.plan.source[i])]
-    assert (src.clip, src.index) == (frames.clips[i], frames.indices[i])
-    np.testing.assert_array_equal(frames[i].image, augment.rot90_cw(src.image))
+    for kind, fn in (("rot90", augment.rot90_cw), ("flip", augment.flip_h)):
+        i = int(np.flatnonzero(np.asarray(p.augmentation) == kind)[0])
+        src = frames.source[int(p.source[i])]
+        assert (f"Test{src.clip[4:]}", src.index) == (frames.clips[i], frames.indices[i])
+        np.testing.assert_array_equal(frames[i].image, fn(src.image))
+
+
+def test_extract_plan_prints_counts_and_writes_only_sidecars(tmp_path, capsys):
+    lengths = DATASETS["ped2"].train_clip_lengths
+    train = _npz(tmp_path / "train.npz", list(range(1, 17)), lengths)
+    test = _npz(tmp_path / "test.npz", [1, 2, 3, 4], [300] * 4)
+    with np.load(test) as z:
+        items = dict(z)
+    items["label"][items["frame"] >= 10] = 1  # official range 11:300 in each clip
+    np.savez(test, **items)
+    argv = ["extract", "--source", str(test), "--train-source", str(train), "--dataset", "ped2",
+            "--backbone", PACKAGED.name, "--construction", "paper", "--labels", "notebook", "--plan",
+            "--out", str(tmp_path / "plan")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    # notebook labels: the range shifted down by one, 10:299 -> 290 abnormal and 10 normal frames per
+    # clip; normal rows 2550 + 40, copies 2590 - 1160 = 1430 = 476 x 3 + 2
+    assert "2590 normal rows, 2590 anomaly rows (1160 originals; copies: flip 477, rot90 477, rot180 476)" in out
+    assert "assumption: " in out
+    assert sorted(f.name for f in (tmp_path / "plan").iterdir()) == [
+        f"anomaly_features_{PACKAGED.name}.frames.csv", f"normal_features_{PACKAGED.name}.frames.csv"]
 
 
 # ---------------------------------------------------------------------- bad input
