@@ -90,6 +90,7 @@ class Construction:
     copies: tuple[str, ...]  # augmentation names, in the order a frame yields them
     balance: str  # "fill" or "ratio"
     keep_originals: bool = True  # False: only the copies are anomaly rows (UMN)
+    ranges_in_notebook: bool = False  # the notebook labels test frames by hard-coded ranges (UCSD)
     # The notebook's hard-coded abnormal ranges per test clip: (a, b) pairs, 1-based file
     # number n abnormal iff a <= n < b. None: "notebook" labels are the official ranges
     # shifted down by one (for Ped2 an assumption: its notebook is unreadable).
@@ -241,9 +242,9 @@ CONSTRUCTIONS: dict[str, Construction] = {
     for c in (
         Construction("avenue", normal_train=False, copies=_AVENUE_COPIES, balance="fill",
                      note="test videos only; abnormal frames walked in os.listdir order (ours: video, frame)"),
-        Construction("ped1", normal_train=True, copies=_UCSD_COPIES, balance="fill",
+        Construction("ped1", normal_train=True, copies=_UCSD_COPIES, balance="fill", ranges_in_notebook=True,
                      notebook_ranges=_PED1_NOTEBOOK_RANGES, note="TestModelsUCSD_ped1.ipynb, git blob 197effc"),
-        Construction("ped2", normal_train=True, copies=_UCSD_COPIES, balance="fill",
+        Construction("ped2", normal_train=True, copies=_UCSD_COPIES, balance="fill", ranges_in_notebook=True,
                      note="assumed as Ped1's: the Ped2 notebook is unreadable; 'notebook' labels = "
                           "official ranges shifted down by one (an assumption)"),
         Construction("umn", normal_train=False, copies=("scale_rotate",), balance="ratio", keep_originals=False,

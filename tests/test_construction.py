@@ -72,6 +72,8 @@ def test_plan_needs_training_clips_and_known_labels():
         plan("ped2", meta(0, [0, 1, 0]))
     with pytest.raises(InputError, match="unknown labels 'mine'; valid: official, notebook"):
         plan("ped2", meta(2, [0, 1]), labels="mine")
+    with pytest.raises(InputError, match="avenue: --labels notebook applies .* \\(UCSD\\)"):
+        plan("avenue", meta(0, [0, 1]), labels="notebook")
 
 
 # -------------------------------------------------------------- label files only
@@ -216,3 +218,22 @@ def test_paper_construction_bad_folder_and_unreadable_frame(tmp_path, capsys):
     assert main(base + ["--source", str(src)]) == 2
     _one_error(capsys, r"cannot read image .*abnormal/1\.png")
     assert not list((tmp_path / "out").glob("*features*"))  # nothing under the paper's names
+
+
+def test_manifest_records_the_predicted_rows_and_refuses_other_lengths(shared, tmp_path):
+    """Where the construction's prediction is a published shape (Avenue, UMN), the manifest
+    pins it, so a downloaded file of another length is refused. Ped1/Ped2 stay unpinned:
+    their predictions rest on an assumed construction (PROTOCOL §1) and no shape is published."""
+    from anomaly_ref.data import manifest
+    from anomaly_ref.data.integrity import array_problem
+
+    m = manifest.load(manifest.default_path())
+    rows = {(art.dataset, mem.cls): mem.rows for art, mem in manifest.iter_members(m) if mem.is_feature}
+    for key in ("avenue", "umn"):
+        got = predict_counts(key, shared)
+        assert rows[(key, "normal")] == got["normal"] and rows[(key, "anomaly")] == got["anomaly"]
+    assert rows[("ped1", "normal")] is None and rows[("ped2", "anomaly")] is None
+    member = next(mem for art, mem in manifest.iter_members(m) if art.dataset == "avenue" and mem.cls == "anomaly")
+    short = tmp_path / member.name
+    np.save(short, np.zeros((11611, member.dim), np.float32))
+    assert array_problem(short, member) == f"rows: expected 11612, found 11611 (shape (11611, {member.dim}))"

@@ -109,6 +109,9 @@ def plan(construction: Construction | str, meta: Meta, *, labels: str = "officia
     c = get_construction(construction) if isinstance(construction, str) else construction
     if labels not in LABELS:
         raise InputError(f"unknown labels {labels!r}; valid: {', '.join(LABELS)}")
+    if labels == "notebook" and not c.ranges_in_notebook:
+        raise InputError(f"{c.dataset}: --labels notebook applies where the notebook hard-codes frame ranges "
+                         "(UCSD); this dataset's notebook uses the official labels")
     if c.normal_train and not meta.train.any():
         raise InputError(f"{c.dataset}: the paper construction takes every training-clip frame as normal, "
                          "but no training clips were given (--train-source)")
