@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         paths = write_paper_files(out_dir, spec.name, features, frames.clips[:n], frames.indices[:n],
                                   frames.labels[:n], force=args.force, extra=_head(extra, n))
     record = provenance.collect(
-        config={"source": str(args.source), "dataset": args.dataset, "backbone": spec.timm_id,
+        config={"source": str(args.source), "train_source": args.train_source, "dataset": args.dataset, "backbone": spec.timm_id,
                 "pretrained": not args.random_weights, "frames": n, **settings, **construction,
                 **({"random_seed": RANDOM_SEED} if args.random_weights else {})},
         seeds={"augmentation": args.seed} if args.construction == "paper" else {},
