@@ -237,3 +237,35 @@ def test_manifest_records_the_predicted_rows_and_refuses_other_lengths(shared, t
     short = tmp_path / member.name
     np.save(short, np.zeros((11611, member.dim), np.float32))
     assert array_problem(short, member) == f"rows: expected 11612, found 11611 (shape (11611, {member.dim}))"
+
+
+def test_umn_paper_extraction_writes_copies_with_their_draws(tmp_path, capsys):
+    """UMN's recipe end to end on tiny folders: only copies are anomaly rows, each the
+    recorded random scale/rotation of its source frame; the files and sidecars agree."""
+    cv2 = pytest.importorskip("cv2")
+    from anomaly_ref.data.featurefiles import read_sidecar
+    from anomaly_ref.frames.construction import open_for
+
+    src = tmp_path / "umn"
+    rng = np.random.default_rng(1)
+    for name, n in (("normal", 7), ("abnormal", 3)):
+        (src / name).mkdir(parents=True)
+        for i in range(n):
+            cv2.imwrite(str(src / name / f"{i}.png"), rng.integers(0, 256, (24, 32, 3), dtype=np.uint8))
+    frames = open_for("umn", src, seed=3)
+    assert frames.plan.counts() == {"normal": 7, "anomaly": 6, "originals": 0, "copies": {"scale_rotate": 6}}
+    i = 7 + 2  # the first copy of abnormal/1.png (two copies per frame: int(7 / 3))
+    source = frames.source[int(frames.plan.source[i])]
+    assert (source.clip, source.index) == ("abnormal", 1)
+    np.testing.assert_array_equal(frames[i].image, augment.scale_rotate(source.image, **frames.plan.params[i]))
+    out = tmp_path / "out"
+    argv = ["extract", "--source", str(src), "--dataset", "umn", "--backbone", PACKAGED.name, "--random-weights",
+            "--construction", "paper", "--seed", "3", "--out", str(out)]
+    assert main(argv) == 0
+    name = PACKAGED.name
+    assert np.load(out / f"anomaly_features_{name}.npy").shape == (6, PACKAGED.feature_dim)
+    side = read_sidecar(out / f"anomaly_features_{name}.frames.csv")
+    assert side["augmentation"].tolist() == ["scale_rotate"] * 6
+    assert [json.loads(p) for p in side["params"]] == list(frames.plan.params[7:])
+    record = json.loads((out / f"features_{name}.json").read_text())
+    assert record["seeds"] == {"augmentation": 3} and record["config"]["counts"]["anomaly"] == 6

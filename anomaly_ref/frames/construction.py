@@ -199,8 +199,8 @@ class ConstructedFrames(FrameSequence):
 
 def build(construction: Construction | str, source: FrameSequence, train: np.ndarray, *,
           labels: str = "official", seed: int = 0) -> ConstructedFrames:
-    """``construction`` over ``source`` (frames with string clip ids; ``train``: (n,) bool,
-    the training-clip frames). Decodes the first frame once for the random copies' shape."""
+    """``construction`` over ``source`` (``train``: (n,) bool, the training-clip frames); clip
+    ids become text. Decodes the first frame once for the random copies' shape."""
     meta = Meta(np.asarray(source.clips).astype(str), np.asarray(source.indices, np.int64),
                 np.asarray(source.labels, np.int64), np.asarray(train, bool))
     shape = source._image(0).shape[:2] if len(source) else None
@@ -216,8 +216,6 @@ def open_for(dataset: str, source: str | os.PathLike, train_source: str | os.Pat
     c, ds = get_construction(dataset), get_dataset(dataset)
     test = open_source(source, dataset)
     if not c.normal_train:
-        clips = [str(x) for x in test.clips]
-        test.clips = clips  # clip ids as text, as the sidecar and Meta hold them
         return build(c, test, np.zeros(len(test), bool), labels=labels, seed=seed)
     if train_source is None:
         raise InputError(f"{dataset}: the paper construction needs the training clips (--train-source): every "
