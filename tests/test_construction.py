@@ -269,3 +269,28 @@ def test_umn_paper_extraction_writes_copies_with_their_draws(tmp_path, capsys):
     assert [json.loads(p) for p in side["params"]] == list(frames.plan.params[7:])
     record = json.loads((out / f"features_{name}.json").read_text())
     assert record["seeds"] == {"augmentation": 3} and record["config"]["counts"]["anomaly"] == 6
+
+
+def test_ucsd_train_folder_joins_the_test_clips(tmp_path):
+    """The official layout: Train/TrainNNN/NNN.tif (all normal) beside Test/ (UCSDped2.m)."""
+    cv2 = pytest.importorskip("cv2")
+    from anomaly_ref.frames.sources import JoinedFrames, open_source
+
+    for clip, n in ((1, 3), (2, 2)):
+        folder = tmp_path / "Train" / f"Train{clip:03d}"
+        folder.mkdir(parents=True)
+        for k in range(1, n + 1):
+            cv2.imwrite(str(folder / f"{k:03d}.tif"), np.full((6, 8), 10 * clip + k, np.uint8))
+    (tmp_path / "Test" / "Test001").mkdir(parents=True)
+    for k in range(1, 5):
+        cv2.imwrite(str(tmp_path / "Test" / "Test001" / f"{k:03d}.tif"), np.full((6, 8), 100 + k, np.uint8))
+    (tmp_path / "Test" / "UCSDped2.m").write_text("TestVideoFile{end+1}.gt_frame = [3:4];\n")
+    train, test = open_source(tmp_path / "Train", "ped2"), open_source(tmp_path / "Test", "ped2")
+    assert (train.clips, train.indices, train.labels) == ([1, 1, 1, 2, 2], [0, 1, 2, 0, 1], [0] * 5)
+    joined = JoinedFrames(train, test)
+    assert joined.clips == ["Train001"] * 3 + ["Train002"] * 2 + ["Test001"] * 4
+    assert joined.labels == [0] * 7 + [1, 1] and joined.train.tolist() == [True] * 5 + [False] * 4
+    assert joined[3].image[0, 0, 0] == 21 and joined[8].image[0, 0, 0] == 104
+    with pytest.raises(InputError, match="no TrainNNN clip folders"):
+        from anomaly_ref.frames.sources import open_ucsd_train
+        open_ucsd_train(tmp_path / "Test", "ped2")
