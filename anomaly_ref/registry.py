@@ -60,6 +60,8 @@ class Dataset:
     train_frames_file: str | None = None  # normal training clips under $ANOMALY_REF_SHARED/data/
     n_normal: int | None = None  # rows of normal_features_*.npy, where known
     n_anomaly: int | None = None  # rows of anomaly_features_*.npy, where known
+    # Frames per normal training clip (Train001, ...), as the official archive has them.
+    train_clip_lengths: tuple[int, ...] = ()
     # Published frame-level ROC-AUC under the field's standard protocol, for orientation
     # only (PROTOCOL §10): (method, AUC) pairs.
     standard_anchors: tuple[tuple[str, float], ...] = ()
@@ -67,6 +69,35 @@ class Dataset:
     @property
     def workbook(self) -> str:
         return f"Results of Sequential Neural Networks for {self.title}.xlsx"
+
+
+@dataclass(frozen=True)
+class Construction:
+    """How the authors' notebooks built a dataset's normal/anomaly file pair from frames
+    (PROTOCOL §1); :mod:`anomaly_ref.frames.construction` builds it.
+
+    Normal rows: every frame of the normal training clips (when ``normal_train``), then the
+    normal test frames. Anomaly rows: the abnormal test frames (unless ``keep_originals`` is
+    False), then copies made by the augmentations named in ``copies``
+    (:data:`anomaly_ref.frames.augment.AUGMENTATIONS`), each abnormal frame in turn yielding
+    them in this order:
+    ``balance="fill"``: until there are as many anomaly rows as normal ones;
+    ``balance="ratio"``: ``int(n_normal / n_abnormal)`` rounds of ``copies`` per frame.
+    """
+
+    dataset: str
+    normal_train: bool  # the training clips' frames are normal rows
+    copies: tuple[str, ...]  # augmentation names, in the order a frame yields them
+    balance: str  # "fill" or "ratio"
+    keep_originals: bool = True  # False: only the copies are anomaly rows (UMN)
+    ranges_in_notebook: bool = False  # the notebook labels test frames by hard-coded ranges (UCSD)
+    # The notebook's hard-coded abnormal ranges per test clip: (a, b) pairs, 1-based file
+    # number n abnormal iff a <= n < b. None: "notebook" labels are the official ranges
+    # shifted down by one (for Ped2 an assumption: its notebook is unreadable).
+    notebook_ranges: tuple[tuple[tuple[int, int], ...], ...] | None = None
+    # (normal, abnormal) source frames where no label file exists (UMN's published counts).
+    frame_counts: tuple[int, int] | None = None
+    note: str = ""  # where the recipe comes from, and what is assumed
 
 
 @dataclass(frozen=True)
@@ -159,6 +190,8 @@ DATASETS: dict[str, Dataset] = {
             _DROPBOX + "uvj2i4kaqnj425rb232vt/ADTsWLQjx-Fi-eJ9C7c9cVg"
             "?rlkey=02g9u1c5ejkhi2umk0pbs96fc&st=be1ubtml&dl=0",
             labels_file="avenue/avenue_test_labels.npz",
+            n_normal=11612,  # PROTOCOL §1: the published files, every backbone
+            n_anomaly=11612,
             standard_anchors=(("Reiss & Hoshen (Accurate-Interpretable-VAD)", 0.936), ("Liu et al., CVPR 2018", 0.851)),
         ),
         Dataset(
@@ -167,6 +200,7 @@ DATASETS: dict[str, Dataset] = {
             _DROPBOX + "j5zya2mz4xfqyqqgv7wac/AFxVNsxkhfVwjyf3jQuEQuM"
             "?rlkey=1ge2yikbbpw8a7smwbq63p3if&st=172oj2nx&dl=0",
             labels_file="ucsd_ped1/ucsd_ped1_test_labels.npz",
+            train_clip_lengths=(200,) * 34,
             standard_anchors=(("Liu et al., CVPR 2018", 0.831),),
         ),
         Dataset(
@@ -176,6 +210,7 @@ DATASETS: dict[str, Dataset] = {
             "?rlkey=09m8m0tygstpzow3b0n5uj5jk&st=oe274j3o&dl=0",
             labels_file="ucsd_ped2/ucsd_ped2_test.npz",
             train_frames_file="ucsd_ped2/ucsd_ped2_train.npz",
+            train_clip_lengths=(120, 150, 150, 180, 180, 150, 150, 120, 180, 180, 180, 180, 180, 150, 150, 150),
             standard_anchors=(("Reiss & Hoshen (Accurate-Interpretable-VAD)", 0.991), ("Liu et al., CVPR 2018", 0.954)),
         ),
         Dataset(
@@ -186,6 +221,34 @@ DATASETS: dict[str, Dataset] = {
             n_normal=6602,
             n_anomaly=5685,
         ),
+    )
+}
+
+# Ped1's notebook ranges per Test clip 1..36 (PROTOCOL §1, from git blob 197effc).
+_PED1_NOTEBOOK_RANGES = (
+    ((59, 152),), ((49, 175),), ((90, 200),), ((30, 168),), ((4, 90), (139, 200)), ((0, 100), (109, 200)),
+    ((0, 175),), ((0, 94),), ((0, 48),), ((0, 140),), ((69, 165),), ((130, 200),), ((0, 156),), ((0, 200),),
+    ((137, 200),), ((122, 200),), ((0, 47),), ((53, 120),), ((63, 138),), ((44, 175),), ((30, 200),),
+    ((16, 107),), ((8, 165),), ((49, 171),), ((39, 135),), ((77, 144),), ((9, 122),), ((104, 200),),
+    ((0, 15), (44, 113)), ((174, 200),), ((0, 180),), ((0, 52), (64, 115)), ((4, 165),), ((0, 121),),
+    ((85, 200),), ((14, 108),),
+)
+_UCSD_COPIES = ("flip", "rot90", "rot180")
+_AVENUE_COPIES = ("rot90_canvas", "rot180_canvas", "rot270_canvas", "vflip", "flip", "scale1.2_crop",
+                  "translate15", "crop85")
+
+CONSTRUCTIONS: dict[str, Construction] = {
+    c.dataset: c
+    for c in (
+        Construction("avenue", normal_train=False, copies=_AVENUE_COPIES, balance="fill",
+                     note="test videos only; abnormal frames walked in os.listdir order (ours: video, frame)"),
+        Construction("ped1", normal_train=True, copies=_UCSD_COPIES, balance="fill", ranges_in_notebook=True,
+                     notebook_ranges=_PED1_NOTEBOOK_RANGES, note="TestModelsUCSD_ped1.ipynb, git blob 197effc"),
+        Construction("ped2", normal_train=True, copies=_UCSD_COPIES, balance="fill", ranges_in_notebook=True,
+                     note="assumed as Ped1's: the Ped2 notebook is unreadable; 'notebook' labels = "
+                          "official ranges shifted down by one (an assumption)"),
+        Construction("umn", normal_train=False, copies=("scale_rotate",), balance="ratio", keep_originals=False,
+                     frame_counts=(6602, 1137), note="only the copies are anomaly rows"),
     )
 }
 
@@ -277,6 +340,10 @@ def get_head(name: str) -> Head:
 
 def get_dataset(key: str) -> Dataset:
     return lookup(DATASETS, key, "dataset")
+
+
+def get_construction(dataset: str) -> Construction:
+    return lookup(CONSTRUCTIONS, dataset, "construction (dataset)")
 
 
 def get_metric(name: str) -> Metric:

@@ -110,8 +110,14 @@ def test_fast_scratch_file_is_removed_when_extraction_fails(folders, tmp_path, m
     assert list(out.iterdir()) == []
 
 
-def test_help_says_class_balancing_is_not_implemented(capsys):
+def test_help_names_both_constructions(capsys):
     with pytest.raises(SystemExit):
         main(["extract", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "NOT implemented: the paper's class balancing" in text
+    assert "--construction frames (default): every frame once" in text
+    assert "--construction paper: the authors' file pair (PROTOCOL §1)" in text
+
+
+def test_frames_construction_refuses_paper_only_flags(folders, tmp_path, capsys):
+    assert main(_argv(folders, tmp_path / "out", "--plan")) == 2
+    _one_error_line(capsys, r"--train-source, --labels notebook and --plan need --construction paper")

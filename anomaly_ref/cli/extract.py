@@ -16,11 +16,14 @@ def register(subparsers) -> None:
             "format) plus a .frames.csv sidecar (clip, frame index, label per row) and a .json "
             "provenance record. Default: the paper's path (batch 1, fp32). --fast: batched, "
             "channels-last, bf16 autocast on CUDA, streamed to disk. Existing output files are "
-            "never replaced unless --force. NOT implemented: the paper's class balancing "
-            "(PROTOCOL §1: Avenue adds up to 8 geometric copies per abnormal frame, UMN uses 5 "
-            "random scale/rotation copies of each abnormal frame instead of the originals); every "
-            "frame is extracted once, so row counts differ from the authors' files where they "
-            "balanced."
+            "never replaced unless --force. --construction frames (default): every frame once, "
+            "with its own label. --construction paper: the authors' file pair (PROTOCOL §1): UCSD "
+            "takes every training frame (--train-source) as normal and balances with flip/rot90/"
+            "rot180 copies; Avenue with 8 geometric copies per abnormal frame until balanced; UMN "
+            "with 5 random scale/rotation copies per abnormal frame instead of the originals. The "
+            "sidecars then name each row's source clip and frame and its copy (augmentation, "
+            "params); random copies use --seed, recorded. --plan writes the sidecars and prints the "
+            "counts without running a backbone."
         ),
     )
     p.add_argument("--source", required=True,
@@ -28,6 +31,15 @@ def register(subparsers) -> None:
                         "or a folder with normal/ and abnormal/")
     p.add_argument("--dataset", required=True, choices=list(DATASETS), help="dataset name recorded per frame")
     p.add_argument("--backbone", required=True, choices=list(BACKBONES))
+    p.add_argument("--construction", choices=["frames", "paper"], default="frames",
+                   help="frames: each frame once (default); paper: the authors' construction (PROTOCOL §1)")
+    p.add_argument("--train-source", help="paper, UCSD: the training clips (an .npz or a UCSD Train/ folder)")
+    p.add_argument("--labels", choices=["official", "notebook"], default="official",
+                   help="paper, UCSD: official frame ranges, or the notebook's (Ped1: its own ranges; Ped2: "
+                        "official shifted down by one, an assumption)")
+    p.add_argument("--seed", type=int, default=0, help="paper: seed of the random copies (Avenue crop, UMN)")
+    p.add_argument("--plan", action="store_true",
+                   help="paper: write the sidecars and print the counts; no backbone is run")
     p.add_argument("--random-weights", action="store_true", help="random init (no hub access needed)")
     p.add_argument("--fast", action="store_true", help="batched bf16 channels-last path")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
@@ -59,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
     from ..registry import get_backbone
     from ._checks import check_min, check_out_path, resolve_device
 
+    from ..errors import InputError
+
     spec = get_backbone(args.backbone)
+    if args.construction == "frames" and (args.train_source or args.plan or args.labels != "official"):
+        raise InputError("--train-source, --labels notebook and --plan need --construction paper")
     device = resolve_device(args.device)
     if args.limit is not None:
         check_min("--limit", args.limit, 0)
@@ -68,7 +84,31 @@ def run(args: argparse.Namespace) -> int:
     out_dir = check_out_path(args.out)
     record_path = out_dir / f"features_{spec.name}.json"
     refuse_overwrite(paper_paths(out_dir, spec.name) + [record_path], args.force)  # before hours of work
-    frames = open_source(args.source, args.dataset)
+    construction: dict = {"construction": args.construction}
+    extra = None
+    if args.construction == "paper":
+        from ..frames.construction import open_for
+
+        frames = open_for(args.dataset, args.source, args.train_source, labels=args.labels, seed=args.seed)
+        extra = {"augmentation": list(frames.plan.augmentation), "params": frames.plan.params_text()}
+        counts = frames.plan.counts()
+        c = frames.plan.construction
+        construction.update(labels=args.labels, seed=args.seed, counts=counts, note=c.note)
+        print(f"{args.dataset} paper construction ({args.labels} labels, seed {args.seed}): "
+              f"{counts['normal']} normal rows, {counts['anomaly']} anomaly rows "
+              f"({counts['originals']} originals; copies: "
+              + ", ".join(f"{k} {v}" for k, v in counts["copies"].items()) + ")")
+        if args.labels == "notebook" and c.notebook_ranges is None:
+            print(f"assumption: {c.note}")
+        if args.plan:
+            from ..data.featurefiles import write_sidecars
+
+            for path in write_sidecars(out_dir, spec.name, frames.clips, frames.indices, frames.labels,
+                                       extra=extra, force=args.force):
+                print(f"wrote {path}")
+            return 0
+    else:
+        frames = open_source(args.source, args.dataset)
     n = len(frames) if args.limit is None else min(args.limit, len(frames))
     view = frames if n == len(frames) else frames[:n]  # a slice decodes eagerly; fine for --limit
     out_dir.mkdir(exist_ok=True)
@@ -86,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
                 extract_fast(model, view, spec, out=features, config=config, progress=bar.update)
             seconds = time.perf_counter() - start
             paths = write_paper_files(out_dir, spec.name, features, frames.clips[:n], frames.indices[:n],
-                                      frames.labels[:n], force=args.force)
+                                      frames.labels[:n], force=args.force, extra=_head(extra, n))
         finally:
             features = None  # close the map before deleting its file
             tmp.unlink(missing_ok=True)
@@ -95,12 +135,13 @@ def run(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - start
         settings = {"path": "paper", "batch_size": 1, "precision": "fp32", "device": device}
         paths = write_paper_files(out_dir, spec.name, features, frames.clips[:n], frames.indices[:n],
-                                  frames.labels[:n], force=args.force)
+                                  frames.labels[:n], force=args.force, extra=_head(extra, n))
     record = provenance.collect(
-        config={"source": str(args.source), "dataset": args.dataset, "backbone": spec.timm_id,
-                "pretrained": not args.random_weights, "frames": n, **settings,
+        config={"source": str(args.source), "train_source": args.train_source, "dataset": args.dataset, "backbone": spec.timm_id,
+                "pretrained": not args.random_weights, "frames": n, **settings, **construction,
                 **({"random_seed": RANDOM_SEED} if args.random_weights else {})},
-        seeds={}, inputs=[args.source] if Path(args.source).is_file() else [], device=device,
+        seeds={"augmentation": args.seed} if args.construction == "paper" else {},
+        inputs=[p for p in (args.source, args.train_source) if p and Path(p).is_file()], device=device,
     )
     record["images_per_s"] = n / seconds if seconds > 0 else None
     write_text(record_path, json.dumps(record, indent=1, default=str), force=args.force)
@@ -108,3 +149,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     print(f"{n} images in {seconds:.1f} s: {n / seconds:.1f} images/s" if seconds > 0 else f"{n} images")
     return 0
+
+
+def _head(extra: dict | None, n: int) -> dict | None:
+    """The first ``n`` rows of each sidecar column (``--limit``)."""
+    return None if extra is None else {k: v[:n] for k, v in extra.items()}

@@ -78,12 +78,23 @@ def paper_name(label: int, backbone: str) -> str:
     return f"{SPLITS[label]}_features_{backbone}.npy"
 
 
-def write_sidecar(path: Path, rows: Sequence[int], clips: Sequence, indices: Sequence[int], labels: Sequence[int]) -> None:
-    """``row,clip,index,label`` per feature row (``row`` = position in the source)."""
+HEADER = ["row", "clip", "index", "label"]
+# A constructed file pair (frames.construction) adds, per row, the copy made of the source
+# frame (clip, index): "original", "flip", "rot90", ... and its drawn parameters (JSON).
+COPY_COLUMNS = ["augmentation", "params"]
+
+
+def write_sidecar(path: Path, rows: Sequence[int], clips: Sequence, indices: Sequence[int], labels: Sequence[int],
+                  extra: dict[str, Sequence] | None = None) -> None:
+    """``row,clip,index,label`` per feature row (``row`` = position in the source), plus the
+    :data:`COPY_COLUMNS` when ``extra`` gives them."""
+    extra = extra or {}
+    if extra and list(extra) != COPY_COLUMNS:
+        raise InputError(f"sidecar extra columns must be {COPY_COLUMNS}, found {list(extra)}")
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["row", "clip", "index", "label"])
-        writer.writerows(zip(rows, clips, indices, labels))
+        writer.writerow(HEADER + list(extra))
+        writer.writerows(zip(rows, clips, indices, labels, *extra.values()))
 
 
 def sidecar_name(path: Path) -> Path:
@@ -92,28 +103,31 @@ def sidecar_name(path: Path) -> Path:
 
 def read_sidecar(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """A ``.frames.csv`` sidecar as arrays: ``row``, ``index``, ``label`` (int64) and ``clip``
-    (int64 where every clip id is a number, else str). Errors name the file and line."""
+    (int64 where every clip id is a number, else str); ``augmentation`` and ``params`` (str)
+    where the sidecar has them. Errors name the file and line."""
     path = Path(path)
     try:
         with open(path, newline="") as f:
             lines = list(csv.reader(f))
     except OSError as exc:
         raise InputError(f"cannot read sidecar {path}: {exc}") from None
-    header = ["row", "clip", "index", "label"]
-    if not lines or lines[0] != header:
-        raise InputError(f"{path}: first line must be {','.join(header)}, found {lines[0] if lines else 'nothing'}")
+    if not lines or lines[0] not in (HEADER, HEADER + COPY_COLUMNS):
+        raise InputError(f"{path}: first line must be {','.join(HEADER)}[,{','.join(COPY_COLUMNS)}], "
+                         f"found {lines[0] if lines else 'nothing'}")
+    header = lines[0]
     cols: dict[str, list] = {k: [] for k in header}
     for lineno, line in enumerate(lines[1:], 2):
-        if len(line) != 4:
-            raise InputError(f"{path}:{lineno}: expected 4 fields ({','.join(header)}), found {len(line)}")
+        if len(line) != len(header):
+            raise InputError(f"{path}:{lineno}: expected {len(header)} fields ({','.join(header)}), found {len(line)}")
         try:
             row, index, label = int(line[0]), int(line[2]), int(line[3])
         except ValueError:
             raise InputError(f"{path}:{lineno}: row, index and label must be integers, found {line}") from None
-        for key, value in zip(header, (row, line[1], index, label)):
+        for key, value in zip(header, (row, line[1], index, label, *line[4:])):
             cols[key].append(value)
     clips = cols["clip"]
     out = {k: np.asarray(cols[k], dtype=np.int64) for k in ("row", "index", "label")}
+    out.update({k: np.asarray(cols[k], dtype=str) for k in COPY_COLUMNS if k in cols})
     out["clip"] = np.asarray([int(c) for c in clips], np.int64) if all(c.lstrip("-").isdigit() for c in clips) else np.asarray(clips)
     return out
 
@@ -133,12 +147,14 @@ def write_paper_files(
     labels: Sequence[int],
     *,
     force: bool = False,
+    extra: dict[str, Sequence] | None = None,
 ) -> dict[int, Path]:
     """Split ``features`` (N, D) by label into the paper's two files (source order kept
     inside each), each with its ``.frames.csv`` sidecar. Returns ``{label: path}``.
 
     All four files are written to temporary files and moved into place together at the
-    end. Any of them existing already is an InputError unless ``force``.
+    end. Any of them existing already is an InputError unless ``force``. ``extra``: the
+    sidecars' :data:`COPY_COLUMNS` per row, for a constructed pair.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -159,9 +175,27 @@ def write_paper_files(
                 release_pages(dest)
             del dest  # closes the map
             write_sidecar(side, rows.tolist(), [clips[r] for r in rows], [indices[r] for r in rows],
-                          labels[rows].tolist())
+                          labels[rows].tolist(), {k: [v[r] for r in rows] for k, v in (extra or {}).items()})
             log.info("wrote %s (%d rows)", paths[label], len(rows))
     return paths
+
+
+def write_sidecars(out_dir: str | os.PathLike, backbone: str, clips: Sequence, indices: Sequence[int],
+                   labels: Sequence[int], *, extra: dict[str, Sequence] | None = None,
+                   force: bool = False) -> list[Path]:
+    """Only the two ``.frames.csv`` sidecars :func:`write_paper_files` would write (a plan:
+    which rows the files will hold), atomically; no ``.npy`` is written."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    labels = np.asarray(labels)
+    finals = paper_paths(out_dir, backbone)[len(SPLITS):]
+    refuse_overwrite(finals, force)
+    with replacing(finals) as temps:
+        for label, side in zip(SPLITS, temps):
+            rows = np.flatnonzero(labels == label)
+            write_sidecar(side, rows.tolist(), [clips[r] for r in rows], [indices[r] for r in rows],
+                          labels[rows].tolist(), {k: [v[r] for r in rows] for k, v in (extra or {}).items()})
+    return finals
 
 
 def read_pair_sidecars(normal: str | os.PathLike, anomaly: str | os.PathLike) -> dict[str, np.ndarray] | None:

@@ -7,8 +7,10 @@ clip, index and label per frame.
 
 - :mod:`.base` — :class:`~.base.Frame`, :class:`~.base.FrameSequence`, pixel conversion;
 - :mod:`.sources` — npz, image folders, UCSD, and :func:`~.sources.open_source` (layout detection);
-- :mod:`.video` — CUHK Avenue test videos with their pixel-mask labels.
+- :mod:`.video` — CUHK Avenue test videos with their pixel-mask labels;
+- :mod:`.augment` — the notebooks' balancing copies as pure functions on image arrays;
+- :mod:`.construction` — the authors' file constructions (PROTOCOL §1) over any source;
 - :mod:`.masks` — pixel masks of abnormal regions, paired row by row with a frame source.
 
-Uses only the shared top-level modules (errors).
+Uses only the shared top-level modules (errors, registry).
 """

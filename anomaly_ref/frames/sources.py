@@ -8,6 +8,7 @@ Each ``read_*`` function returns an iterator over the same frames.
 Layouts (see :func:`open_source` for auto-detection):
 - ``.npz`` files of ``$ANOMALY_REF_SHARED/data/`` (keys frames, video, frame, label);
 - UCSD Ped1/Ped2 ``Test/`` folders: ``TestNNN/NNN.tif`` plus ``UCSDpedN.m`` frame ranges;
+  ``Train/`` folders: ``TrainNNN/NNN.tif`` (all normal);
 - Avenue: ``testing_videos/NN.avi`` plus ``testing_label_mask/N_label.mat`` (``volLabel``);
 - UMN and the paper's own folders: ``normal/`` and ``abnormal/`` image folders.
 """
@@ -193,6 +194,49 @@ def read_ucsd(test_dir: str | os.PathLike, dataset: str) -> FrameIterator:
     return iter(open_ucsd(test_dir, dataset))
 
 
+_TRAIN_DIR = re.compile(r"^Train(\d{3})$")
+
+
+def open_ucsd_train(train_dir: str | os.PathLike, dataset: str) -> ImageFiles:
+    """UCSD ``Train/`` folder: clips ``TrainNNN/NNN.tif``, every frame normal."""
+    train_dir = Path(train_dir)
+    clip_dirs = sorted(
+        (int(m.group(1)), p) for p in train_dir.iterdir() if (m := _TRAIN_DIR.match(p.name)) and p.is_dir()
+    )
+    if not clip_dirs:
+        raise InputError(f"{train_dir}: no TrainNNN clip folders")
+    paths, clips, indices = [], [], []
+    for clip, folder in clip_dirs:
+        files = [p for p in list_images(folder) if p.stem.isdigit()]
+        if not files:
+            raise InputError(f"{folder}: no numbered frames (NNN.tif)")
+        paths += files
+        clips += [clip] * len(files)
+        indices += [int(p.stem) - 1 for p in files]
+    return ImageFiles(dataset, paths, clips, indices, [0] * len(paths))
+
+
+class JoinedFrames(FrameSequence):
+    """Training clips, then test clips, as one sequence; clip ids become ``TrainNNN`` and
+    ``TestNNN`` (numbered clips) so the two never collide. ``train`` marks the first part."""
+
+    def __init__(self, train: FrameSequence, test: FrameSequence):
+        def name(prefix, clip):
+            return f"{prefix}{clip:03d}" if isinstance(clip, int) else f"{prefix}-{clip}"
+
+        self.parts = (train, test)
+        clips = [name("Train", c) for c in train.clips] + [name("Test", c) for c in test.clips]
+        super().__init__(test.dataset, clips, train.indices + test.indices, train.labels + test.labels)
+        self.train = np.r_[np.ones(len(train), bool), np.zeros(len(test), bool)]
+
+    def _image(self, i: int) -> np.ndarray:
+        n = len(self.parts[0])
+        return self.parts[0]._image(i) if i < n else self.parts[1]._image(i - n)
+
+    def source_files(self) -> list[Path]:
+        return self.parts[0].source_files() + self.parts[1].source_files()
+
+
 # ----------------------------------------------------------------- detection
 
 
@@ -208,9 +252,12 @@ def open_source(path: str | os.PathLike, dataset: str) -> FrameSequence:
         return open_avenue(path, dataset)
     if any(path.glob("UCSDped*.m")):
         return open_ucsd(path, dataset)
+    if any(_TRAIN_DIR.match(p.name) for p in path.iterdir()):
+        return open_ucsd_train(path, dataset)
     if all((path / name).is_dir() for name in FOLDER_LABELS):
         return open_folders(path, dataset)
     raise InputError(
         f"{path}: unknown layout; expected an .npz file, an Avenue root (testing_videos/), "
-        "a UCSD Test/ folder (UCSDped*.m + TestNNN/), or normal/ + abnormal/ image folders"
+        "a UCSD Test/ folder (UCSDped*.m + TestNNN/), a UCSD Train/ folder (TrainNNN/), or "
+        "normal/ + abnormal/ image folders"
     )

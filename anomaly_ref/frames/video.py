@@ -7,9 +7,8 @@ resized to the mask size and go through a JPEG round trip, as the paper does: it
 each frame with ``cv2.imwrite(.jpg)`` (quality 95) and reads it back with ``cv2.imread``;
 we encode and decode in memory with the same codec and settings, so pixels are identical.
 
-Not implemented: the paper's class balancing (PROTOCOL §1; Avenue: up to 8 geometric
-copies of each abnormal frame; UMN: 5 random scale/rotation copies). Frames come out
-exactly once each, with their official labels.
+Frames come out exactly once each, with their official labels; the paper's class
+balancing (PROTOCOL §1) is built on top by :mod:`anomaly_ref.frames.construction`.
 """
 
 from __future__ import annotations

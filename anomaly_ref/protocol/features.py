@@ -107,6 +107,10 @@ class FrameFeatures:
     X : (N, D) float32, finite; y : (N,) int64 in {0, 1}.
     clips : (N,) clip id of each frame, or None (the authors' feature files record none).
     index : (N,) frame index inside its clip, or None.
+    copies : (N,) the copy a row is of its source frame (clip, index): ``original``, ``flip``,
+    ... (a constructed pair, :mod:`anomaly_ref.frames.construction`), or None (all originals).
+    A copy keeps its source's clip, so clip-grouped splits keep copies with their source;
+    temporal windows run inside each (clip, copy) stream, never across two.
     Rows are in source order where clips are known; else normal rows, then anomaly rows.
     """
 
@@ -114,10 +118,11 @@ class FrameFeatures:
     y: np.ndarray
     clips: np.ndarray | None = None
     index: np.ndarray | None = None
+    copies: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.X)
-        for name in ("y", "clips", "index"):
+        for name in ("y", "clips", "index", "copies"):
             value = getattr(self, name)
             if value is not None and len(value) != n:
                 raise InputError(f"FrameFeatures: X has {n} rows but {name} has {len(value)}")
@@ -133,9 +138,18 @@ class FrameFeatures:
             raise InputError("these features carry no clip ids (.frames.csv sidecars)")
         return np.unique(np.asarray(self.clips).astype(str), return_inverse=True)[1].astype(np.int64)
 
-    def temporal_order(self) -> np.ndarray:
-        """Rows sorted by clip, then frame index: each clip contiguous and in time order."""
+    def stream_codes(self) -> np.ndarray:
+        """(N,) int64 code of each row's (clip, copy) stream: the clip where there are no copies."""
         codes = self.clip_codes()
+        if self.copies is None:
+            return codes
+        pairs = np.char.add(np.char.add(np.asarray(self.clips).astype(str), "\x00"), np.asarray(self.copies).astype(str))
+        return np.unique(pairs, return_inverse=True)[1].astype(np.int64)
+
+    def temporal_order(self) -> np.ndarray:
+        """Rows sorted by (clip, copy) stream, then frame index: each stream contiguous and in
+        time order."""
+        codes = self.stream_codes()
         index = np.arange(len(codes)) if self.index is None else np.asarray(self.index)
         return np.lexsort((index, codes))
 
@@ -160,4 +174,4 @@ def load_frames(normal_path: str | os.PathLike, anomaly_path: str | os.PathLike)
     order = table["order"]
     if not np.array_equal(table["label"], pair.y[order]):
         raise InputError(f"{normal_path} / {anomaly_path}: the sidecars' labels disagree with the files they describe")
-    return FrameFeatures(pair.X[order], pair.y[order], table["clip"], table["index"])
+    return FrameFeatures(pair.X[order], pair.y[order], table["clip"], table["index"], table.get("augmentation"))

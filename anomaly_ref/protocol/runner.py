@@ -62,13 +62,14 @@ class ProtocolConfig:
 
 
 def build_windows(protocol: Protocol, data: FrameFeatures, config: ProtocolConfig) -> tuple[Windows, np.ndarray | None]:
-    """The protocol's windows, and the clip id of each window (None for shuffled windows)."""
+    """The protocol's windows, and the clip id of each window (None for shuffled windows): a
+    window of copies carries its source frames' clip, so clip-grouped splits keep it with them."""
     if protocol.windows == "shuffled":
         order = data.paper_order()
         return paper_sequences(data.X[order], data.y[order], config.seq_len, random_state=config.shuffle_seed), None
     if protocol.windows == "temporal":
         order = data.temporal_order()
-        codes = data.clip_codes()[order]
+        codes = data.stream_codes()[order]  # windows inside each (clip, copy) stream
         windows = temporal_windows(data.X[order], data.y[order], codes, config.seq_len)
         if len(windows) == 0:
             raise InputError(f"no clip has {config.seq_len} frames: no temporal window can be built")

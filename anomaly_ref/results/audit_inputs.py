@@ -32,6 +32,7 @@ class Source:
     index: np.ndarray | None  # (n,) or None
     rows: np.ndarray  # (n,) positions of the selected frames in the source
     frames: Any = None  # the FrameSequence (frame sources only)
+    copies: np.ndarray | None = None  # (n,) augmentation per row of a constructed pair, or None
 
     @property
     def is_features(self) -> bool:
@@ -49,7 +50,8 @@ class Source:
 
     def skeleton(self) -> FrameFeatures:
         """Labels and clips with a dummy (n, 1) feature: enough to check splits before extracting."""
-        return FrameFeatures(np.zeros((len(self.labels), 1), np.float32), self.labels, self.clips, self.index)
+        return FrameFeatures(np.zeros((len(self.labels), 1), np.float32), self.labels, self.clips, self.index,
+                             self.copies)
 
 
 def feature_files(folder: Path, backbone: str) -> tuple[Path, Path]:
@@ -76,11 +78,14 @@ def open_input(path: str | os.PathLike, dataset: str, backbone: str, clips: list
         table = read_pair_sidecars(normal, anomaly)
         if table is not None:
             labels, cl, index = table["label"], table["clip"], table["index"]
+            copies = table.get("augmentation")
         else:
             n0, n1 = (np.load(p, mmap_mode="r").shape[0] for p in (normal, anomaly))
             labels, cl, index = np.r_[np.zeros(n0, np.int64), np.ones(n1, np.int64)], None, None
+            copies = None
         frames = None
     else:
+        copies = None
         frames = open_source(path, dataset)
         labels, cl, index = np.asarray(frames.labels), np.asarray(frames.clips), np.asarray(frames.indices)
     rows = np.arange(len(labels), dtype=np.int64)
@@ -93,7 +98,7 @@ def open_input(path: str | os.PathLike, dataset: str, backbone: str, clips: list
             raise InputError(f"{path}: clips {missing} not found; it has clips {', '.join(dict.fromkeys(have))}")
         rows = np.flatnonzero(np.isin(have, clips))
     sel = lambda a: None if a is None else a[rows]  # noqa: E731
-    return Source(path, labels[rows], sel(cl), sel(index), rows, frames)
+    return Source(path, labels[rows], sel(cl), sel(index), rows, frames, sel(copies))
 
 
 def load_features(src: Source, backbone: str, *, pretrained: bool = True, cache=None, fast: bool = False,
@@ -108,7 +113,8 @@ def load_features(src: Source, backbone: str, *, pretrained: bool = True, cache=
         if len(src.rows) != len(data.y):
             keep = np.zeros(len(data.y), bool)
             keep[src.rows] = True
-            data = FrameFeatures(data.X[keep], data.y[keep], data.clips[keep], data.index[keep])
+            data = FrameFeatures(data.X[keep], data.y[keep], data.clips[keep], data.index[keep],
+                                 None if data.copies is None else data.copies[keep])
         return data, {"kind": "features", "files": [str(normal), str(anomaly)]}
     from ..extraction.cache import extract_cached
 
