@@ -48,11 +48,30 @@ def test_older_sweep_files_are_rebuilt_from_their_rows(tmp_path):
     assert [(e.head, e.error) for e in loaded.entries] == [("LSTM", None), ("GRU", "FetchError: 404")]
 
 
-def test_a_declared_gradcam_file_is_shown_generically(tmp_path):
-    path = write(tmp_path / "g.json", {"kind": "gradcam", "summary": {"gradcam++": {"iou": 0.25}}, "provenance": PROV})
-    report = full_report.build([path])
+GRADCAM = REPO / "reference" / "ped2_gradcam" / "tf_efficientnet_lite0.json"  # a real anomaly-ref gradcam run
+
+
+def test_a_gradcam_file_gets_its_section():
+    doc = json.loads(GRADCAM.read_text())
+    report = full_report.build([GRADCAM])
     page = report.blobs["report.html"].decode()
-    assert "gradcam++.iou" in page and "0.2500" in page
+    assert "Grad-CAM++ localisation: tf_efficientnet_lite0" in page
+    motion = doc["summary"]["motion"]
+    # every method's row with its three scores as the scorer recorded them
+    for name, row in doc["summary"].items():
+        cells = "".join(f"<td>{row[s]:.3f}</td>" for s in ("pointing_game", "pixel_auc", "topk_iou"))
+        assert f"<code>{name}</code>" in page and cells in page, name
+    beats = [n for n, r in doc["summary"].items() if r["kind"] == "gradcam"
+             and any(r[s] > motion[s] for s in ("pointing_game", "pixel_auc", "topk_iou"))]
+    assert page.count("beats the motion baseline on no score") == 4 - len(beats)
+    assert "Spearman rank correlation" in page  # the two formulas' difference
+
+
+def test_a_malformed_gradcam_file_is_refused(tmp_path):
+    path = write(tmp_path / "g.json", {"kind": "gradcam", "config": {}, "summary": {"paper/paper": 0.3},
+                                       "provenance": PROV})
+    with pytest.raises(InputError, match=r"g.json.*'summary' must map each method"):
+        full_report.build([path])
 
 
 def test_two_files_that_agree_are_merged(tmp_path):

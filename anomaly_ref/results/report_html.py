@@ -49,18 +49,25 @@ def _md_table(md: str) -> tuple[list[str], list[list[str]]]:
     return [_code(c) for c in split(lines[0])], [[_code(c) for c in split(ln)] for ln in lines[2:]]
 
 
-def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
-    if isinstance(obj, Mapping):
-        return [kv for k, v in obj.items() for kv in _flatten(v, f"{prefix}.{k}" if prefix else str(k))]
-    if isinstance(obj, float):
-        return [(prefix, f"{obj:.4f}")]
-    return [(prefix, str(obj))]
-
-
 def _command(prov: Mapping[str, Any]) -> str:
     argv = [str(a) for a in prov.get("argv") or []]
     # argv[0] is a machine path of the script: its name is what a reader needs.
     return shlex.join([Path(argv[0]).name, *argv[1:]]) if argv else "unknown"
+
+
+def _gradcam_section(f: Loaded) -> dict:
+    """The Grad-CAM++ scorer's tables (as its own gradcam.md has them) and its verdict lines."""
+    from .gradcam_report import differences_table, scores_table, versus_motion
+
+    doc = f.section
+    scores = _md_table(scores_table(doc)) if doc.get("summary") else None
+    diffs = _md_table(differences_table(doc)) if doc.get("formula_difference") else None
+    verdicts = [_code(ln[2:]) for ln in versus_motion(doc).splitlines() if ln.startswith("- ")]
+    cfg = doc.get("config") or {}
+    return {"title": f.title, "path": str(f.path), "scores": scores, "diffs": diffs, "verdicts": verdicts,
+            "frames": f"{cfg.get('frames', '?')} of {cfg.get('abnormal_frames', '?')} abnormal frames"
+                      f" ({cfg.get('rows_rule', 'rows rule not recorded')}); target layer "
+                      f"{cfg.get('target_layer', '?')}"}
 
 
 def _matrix(dataset: str, protocol: str, entries: Sequence[Entry], rows: Sequence[Row]) -> dict:
@@ -100,14 +107,14 @@ def context(files: Sequence[Loaded], entries: Sequence[Entry], rows: Sequence[Ro
                          "matrices": [_matrix(d, p, entries, rows) for p in protocols],
                          "configs": configs, "detail": detail,
                          "plot": data_uri(plots[d]) if d in plots else None})
-    audits, generic = [], []
+    audits, gradcams = [], []
     for f in files:
-        if f.kind == "audit":
+        if f.kind == "gradcam":
+            gradcams.append(_gradcam_section(f))
+        elif f.kind == "audit":
             header, body = _md_table(ladder_table(f.section))
             audits.append({"title": f.title, "path": str(f.path), "paragraph": _code(ladder_paragraph(f.section)),
                            "header": header, "rows": body, "plot": data_uri(plot_ladder(f.section))})
-        elif f.section is not None:
-            generic.append({"title": f.title, "path": str(f.path), "pairs": _flatten(f.section)})
     provenance = [{"path": str(f.path), "kind": f.kind, "sha256": f.sha256, "command": _command(f.provenance),
                    "git": f.provenance.get("git") or {}, "utc": f.provenance.get("utc", "unknown"),
                    "versions": f.provenance.get("versions") or {}, "device": f.provenance.get("device") or {},
@@ -120,7 +127,7 @@ def context(files: Sequence[Loaded], entries: Sequence[Entry], rows: Sequence[Ro
 
     written = {"version": __version__, "git": git_state(), "utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     return {"title": title, "csp": CSP, "written": written, "tallies": tallies, "tolerance": tolerance_words(tolerance),
-            "datasets": datasets, "audits": audits, "generic": generic, "provenance": provenance,
+            "datasets": datasets, "audits": audits, "gradcams": gradcams, "provenance": provenance,
             "metrics": registry.METRICS, "fmt": lambda v: format_value(*v) if v else "—"}
 
 

@@ -12,12 +12,12 @@ kind       written by                                    older files (no ``kind`
 reproduce  ``anomaly-ref reproduce --out``               ``results``, ``provenance``
 sweep      the bench (``bench/test_reproduce.py``)       ``counts``, ``rows``, ``provenance``
 audit      ``anomaly-ref audit`` (``audit.json``)        ``audit``, ``results``, ``provenance``
-gradcam    the Grad-CAM++ scorer                         (always declares its kind)
+gradcam    ``anomaly-ref gradcam`` (``gradcam.json``)    (always declares its kind)
 ========== ============================================= ==========================================
 
-Adding a kind: write ``load(doc, ctx) -> Loaded`` and :func:`register` a :class:`Kind`; a
-kind without a template block of its own is shown by the generic ``summary`` block (its
-``section`` flattened into a key/value table).
+Adding a kind: write ``load(doc, ctx) -> Loaded``, :func:`register` a :class:`Kind`, and
+give its ``section`` a block in ``report_html.context`` and the template (as ``audit`` and
+``gradcam`` have).
 
 Two files that report the same configuration (dataset, extractor, head, protocol) must
 agree: every metric mean and std within :data:`SAME` (float rounding; the batched and
@@ -256,22 +256,23 @@ def _load_audit(doc: Mapping[str, Any], ctx: Context) -> Loaded:
     return Loaded(ctx.path, "audit", "", _provenance(doc, ctx), [], section=doc, title=f"leakage audit: {name}")
 
 
-def _load_summary(doc: Mapping[str, Any], ctx: Context) -> Loaded:
-    """A kind whose results are one ``summary`` object (the Grad-CAM++ scorer): shown as a
-    flattened key/value table by the generic ``summary`` block."""
-    _require(doc, ("summary", "provenance"), ctx, doc.get("kind", "summary"))
-    if not isinstance(doc["summary"], Mapping):
-        raise ctx.error(f"'summary' must be an object, found {type(doc['summary']).__name__}")
-    return Loaded(ctx.path, str(doc["kind"]), "", _provenance(doc, ctx), [], section=dict(doc["summary"]),
-                  title=str(doc["kind"]))
+def _load_gradcam(doc: Mapping[str, Any], ctx: Context) -> Loaded:
+    """``anomaly-ref gradcam``'s document: no configurations of the paper's table, a section of
+    its own (the localisation scores beside the baselines, and the two formulas' difference)."""
+    _require(doc, ("config", "summary", "provenance"), ctx, "gradcam")
+    summary = doc["summary"]
+    if not isinstance(summary, Mapping) or not all(
+            isinstance(row, Mapping) and {"kind", "n"} <= set(row) for row in summary.values()):
+        raise ctx.error("'summary' must map each method to its scores (with 'kind' and 'n')")
+    cfg = doc["config"] if isinstance(doc["config"], Mapping) else {}
+    title = f"Grad-CAM++ localisation: {cfg.get('backbone', '?')} ({cfg.get('weights', 'weights unknown')})"
+    return Loaded(ctx.path, "gradcam", "", _provenance(doc, ctx), [], section=dict(doc), title=title)
 
 
 register(Kind("reproduce", frozenset({"results", "provenance"}), _load_reproduce, "anomaly-ref reproduce --out"))
 register(Kind("sweep", frozenset({"counts", "rows", "provenance"}), _load_sweep, "the reproduction bench"))
 register(Kind("audit", frozenset({"audit", "results", "provenance"}), _load_audit, "anomaly-ref audit"))
-# TODO(lead, after merging issue 12): a Grad-CAM++ renderer of its own; until then its
-# summary (per method/baseline scores) is shown by the generic block.
-register(Kind("gradcam", None, _load_summary, "the Grad-CAM++ localisation scorer"))
+register(Kind("gradcam", None, _load_gradcam, "anomaly-ref gradcam (gradcam.json)"))
 
 
 # ------------------------------------------------------------------------ reading files
