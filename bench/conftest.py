@@ -95,20 +95,24 @@ def pytest_sessionfinish(session, exitstatus):
     bench = session.config.stash.get(SESSION, None)
     if bench is None:
         return
-    missing = [(bench.cases[n][0], *bench.outcomes[n]) for n in bench.cases if n in bench.outcomes]
-    if missing and bench.sweep is None:  # no case reached the sweep fixture: start one to record them
-        module = next(m for n, (_, m) in bench.cases.items() if n in bench.outcomes)
-        module.Sweep.for_session(bench)
-    if bench.sweep is not None:
-        bench.sweep.not_run(missing)
-    files = list(dict.fromkeys(map(str, bench.result_files)))
-    if not files:
-        return
     from anomaly_ref.errors import AnomalyRefError
     from anomaly_ref.results import full_report
 
     tr = session.config.pluginmanager.get_plugin("terminalreporter")
     say = tr.write_line if tr else print
+    missing = [(bench.cases[n][0], *bench.outcomes[n]) for n in bench.cases if n in bench.outcomes]
+    try:
+        if missing and bench.sweep is None:  # no case reached the sweep fixture: start one to record them
+            module = next(m for n, (_, m) in bench.cases.items() if n in bench.outcomes)
+            module.Sweep.for_session(bench)
+        if bench.sweep is not None:
+            bench.sweep.not_run(missing)
+    except (AnomalyRefError, ValueError) as exc:  # e.g. a bad ANOMALY_REF_* setting failed every case's setup
+        say(f"anomaly-ref report not written: {exc}")
+        return
+    files = list(dict.fromkeys(map(str, bench.result_files)))
+    if not files:
+        return
     try:
         paths = full_report.write(full_report.build(files), bench.report_dir)
         say(f"anomaly-ref report: {', '.join(str(p) for p in paths.values())}")

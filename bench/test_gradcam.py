@@ -32,10 +32,6 @@ BACKBONES = ("repvgg_a0", "tf_efficientnet_lite0")
 SPEED_FRAMES = 32
 
 
-def _report() -> Path:
-    return Path(os.environ.get("ANOMALY_REF_REPORT_DIR", "anomaly-ref-report"))
-
-
 def _source() -> Path:
     path = shared_root() / "data" / "ucsd_ped2" / "ucsd_ped2_test.npz"
     if not path.is_file():
@@ -44,17 +40,18 @@ def _source() -> Path:
 
 
 @pytest.mark.parametrize("backbone", BACKBONES, ids=[f"gradcam-ped2-{b}" for b in BACKBONES])
-def test_gradcam_scores(backbone):
+def test_gradcam_scores(backbone, bench_session):
     from anomaly_ref.cli import main
 
     frames = os.environ.get("ANOMALY_REF_GRADCAM_FRAMES", "48")
-    out = _report() / f"gradcam-ped2-{backbone}"
+    out = Path(bench_session.report_dir) / f"gradcam-ped2-{backbone}"
     out.parent.mkdir(parents=True, exist_ok=True)
     argv = ["gradcam", "--source", str(_source()), "--dataset", "ped2", "--backbone", backbone, "--target", "both",
             "--formula", "both", "--frames", frames, "--score", "--out", str(out), "--force"]
     assert main(argv) == 0
     doc = json.loads((out / "gradcam.json").read_text())
     assert doc["kind"] == "gradcam" and len(doc["summary"]) == 6
+    bench_session.result_files.append(out / "gradcam.json")  # the session's report shows its section
     for name, row in doc["summary"].items():
         assert row["n"] == int(frames), name
         for s in SCORES:
@@ -71,7 +68,7 @@ def _devices() -> list[str]:
 @pytest.mark.parametrize("batch_size", [1, 8])
 @pytest.mark.parametrize("device", _devices())
 @pytest.mark.parametrize("backbone", BACKBONES)
-def test_gradcam_throughput(backbone, device, batch_size):
+def test_gradcam_throughput(backbone, device, batch_size, bench_session):
     import torch
 
     from anomaly_ref.fileio import atomic_write_text
@@ -91,7 +88,7 @@ def test_gradcam_throughput(backbone, device, batch_size):
     row = {"backbone": backbone, "weights": doc["config"]["weights"], "device": device, "batch": batch_size,
            "frames": len(rows), "maps_per_s": round(tp["maps_per_s"], 2),
            "frames_per_s_end_to_end": round(len(rows) / wall, 2), "threads": torch.get_num_threads()}
-    log = _report() / "gradcam_speed.jsonl"
+    log = Path(bench_session.report_dir) / "gradcam_speed.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
     lines = [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
     lines = [x for x in lines if (x["backbone"], x["device"], x["batch"]) != (backbone, device, batch_size)] + [row]
@@ -100,5 +97,5 @@ def test_gradcam_throughput(backbone, device, batch_size):
              "|---|---|---|---|---|---|---|"]
     table += [f"| {x['backbone']} | {x['weights']} | {x['device']} | {x['batch']} | {x['maps_per_s']} | "
               f"{x['frames_per_s_end_to_end']} | {x['threads']} |" for x in lines]
-    atomic_write_text(_report() / "gradcam_speed.md", "# Grad-CAM++ maps/s (both formulas from one pass)\n\n"
+    atomic_write_text(Path(bench_session.report_dir) / "gradcam_speed.md", "# Grad-CAM++ maps/s (both formulas from one pass)\n\n"
                       + "\n".join(table) + "\n")

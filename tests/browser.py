@@ -21,7 +21,7 @@ NAMES = ("chromium", "chromium-browser", "google-chrome")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-default-apps", "--disable-dev-shm-usage"]
-REQUIRE_ENV = "ANOMALY_REF_REQUIRE_BROWSER"  # .ci/run sets it where it installed Chromium
+REQUIRE_ENV = "ANOMALY_REF_REQUIRE_BROWSER"  # .ci/run sets it unless ANOMALY_REF_SKIP_BROWSER=1
 
 
 def find() -> tuple[str | None, str]:

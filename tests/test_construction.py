@@ -294,3 +294,21 @@ def test_ucsd_train_folder_joins_the_test_clips(tmp_path):
     with pytest.raises(InputError, match="no TrainNNN clip folders"):
         from anomaly_ref.frames.sources import open_ucsd_train
         open_ucsd_train(tmp_path / "Test", "ped2")
+
+
+def test_extract_after_plan_replaces_the_plan_sidecars(tmp_path, capsys):
+    # README: "drop --plan to extract" — the plan's sidecars must not block the extraction,
+    # while a finished extraction is still protected.
+    lengths = DATASETS["ped2"].train_clip_lengths
+    train = _npz(tmp_path / "train.npz", list(range(1, 17)), lengths)
+    test = _npz(tmp_path / "test.npz", [1], [700], label=1)  # 700 abnormal x 3 copies can balance 2550
+    base = ["extract", "--source", str(test), "--train-source", str(train), "--dataset", "ped2",
+            "--backbone", PACKAGED.name, "--construction", "paper", "--random-weights", "--limit", "3",
+            "--out", str(tmp_path / "out")]
+    assert main(base + ["--plan"]) == 0
+    assert main(base) == 0
+    names = sorted(f.name for f in (tmp_path / "out").iterdir())
+    assert f"normal_features_{PACKAGED.name}.npy" in names and f"features_{PACKAGED.name}.json" in names
+    capsys.readouterr()
+    assert main(base) == 2  # the extraction's own files are not replaced without --force
+    _one_error(capsys, r"refusing to overwrite .*normal_features_")

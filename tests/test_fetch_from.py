@@ -66,6 +66,19 @@ def test_from_installs_then_reproduce_offline_uses_it(server, make_manifest, cac
     assert server.requests() == 0
 
 
+def test_from_a_zip_without_only_skips_the_workbook_rather_than_downloading_it(server, make_manifest, cache,
+                                                                               tmp_path, capsys):
+    files = folder_arrays(ROWS)
+    source = tmp_path / "ped2.zip"
+    source.write_bytes(dropbox_folder_zip(files))
+    rc = main(fetch_from(make_manifest(), cache, source))
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert cache_files(cache) == feature_paths(files)
+    assert f"workbooks/{DS}: not in {source}; skipped" in err
+    assert server.requests() == 0  # no download attempt for the workbook
+
+
 def _object_npy() -> bytes:
     return npy_bytes(np.array([{"a": 1}], dtype=object))
 

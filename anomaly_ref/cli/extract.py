@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from ..extraction.backbones import RANDOM_SEED, create_backbone
     from ..extraction.paper import extract_paper
     from ..extraction.fast import FastConfig, extract_fast
-    from ..data.featurefiles import open_features, paper_paths, refuse_overwrite, write_paper_files, write_text
+    from ..data.featurefiles import is_plan, open_features, paper_paths, refuse_overwrite, write_paper_files, write_text
     from ..frames.sources import open_source
     from ..registry import get_backbone
     from ._checks import check_min, check_out_path, resolve_device
@@ -83,7 +83,10 @@ def run(args: argparse.Namespace) -> int:
     check_min("--workers", args.workers, 0)
     out_dir = check_out_path(args.out)
     record_path = out_dir / f"features_{spec.name}.json"
-    refuse_overwrite(paper_paths(out_dir, spec.name) + [record_path], args.force)  # before hours of work
+    # An earlier --plan's sidecars are replaced by the extraction's own (same rows, now with features).
+    replace_plan = not args.plan and is_plan(out_dir, spec.name)
+    finals = paper_paths(out_dir, spec.name)
+    refuse_overwrite((finals[:2] if replace_plan else finals) + [record_path], args.force)  # before hours of work
     construction: dict = {"construction": args.construction}
     extra = None
     if args.construction == "paper":
@@ -126,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                 extract_fast(model, view, spec, out=features, config=config, progress=bar.update)
             seconds = time.perf_counter() - start
             paths = write_paper_files(out_dir, spec.name, features, frames.clips[:n], frames.indices[:n],
-                                      frames.labels[:n], force=args.force, extra=_head(extra, n))
+                                      frames.labels[:n], force=args.force or replace_plan, extra=_head(extra, n))
         finally:
             features = None  # close the map before deleting its file
             tmp.unlink(missing_ok=True)
@@ -135,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - start
         settings = {"path": "paper", "batch_size": 1, "precision": "fp32", "device": device}
         paths = write_paper_files(out_dir, spec.name, features, frames.clips[:n], frames.indices[:n],
-                                  frames.labels[:n], force=args.force, extra=_head(extra, n))
+                                  frames.labels[:n], force=args.force or replace_plan, extra=_head(extra, n))
     record = provenance.collect(
         config={"source": str(args.source), "train_source": args.train_source, "dataset": args.dataset, "backbone": spec.timm_id,
                 "pretrained": not args.random_weights, "frames": n, **settings, **construction,

@@ -49,7 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--from", dest="source", metavar="PATH",
         help="install from a local copy instead of downloading: the dataset's folder zip or the unpacked "
              "folder (with --only workbook: the workbook file); checked exactly as a download. The workbook "
-             "is taken from PATH too when PATH is a folder holding it (default: $ANOMALY_REF_FROM/<dataset>)",
+             "is taken from PATH too when PATH is a folder holding it, and otherwise skipped, not downloaded "
+             "(default: $ANOMALY_REF_FROM/<dataset>)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     p.set_defaults(func=run)
@@ -81,7 +82,13 @@ def run(args: argparse.Namespace) -> int:
         art = man.artifact(f"workbooks/{args.dataset}")
         wb_source = source if args.only == "workbook" else (
             source / art.members[0].name if source is not None and (source / art.members[0].name).is_file() else None)
-        jobs.append((art, list(art.members), wb_source))
+        if source is not None and wb_source is None:
+            # --from names a local copy of the features: downloading the workbook here would
+            # defeat it (an offline machine would fail after installing the features).
+            print(f"{art.id}: not in {source}; skipped (fetch it with --only workbook, --from its file)",
+                  file=sys.stderr)
+        else:
+            jobs.append((art, list(art.members), wb_source))
     done = [(art, fetch.get_artifact(art, wanted, opts, src)) for art, wanted, src in jobs]
     for _, got in done:
         for path in got.paths.values():

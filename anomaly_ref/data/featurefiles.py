@@ -138,6 +138,14 @@ def paper_paths(out_dir: str | os.PathLike, backbone: str) -> list[Path]:
     return npys + [sidecar_name(p) for p in npys]
 
 
+def is_plan(out_dir: str | os.PathLike, backbone: str) -> bool:
+    """True when ``out_dir`` holds this backbone's sidecars but neither ``.npy``: what
+    ``extract --plan`` leaves, which the extraction itself may replace."""
+    finals = paper_paths(out_dir, backbone)
+    npys, sides = finals[:len(SPLITS)], finals[len(SPLITS):]
+    return not any(os.path.lexists(p) for p in npys) and all(p.is_file() for p in sides)
+
+
 def write_paper_files(
     out_dir: str | os.PathLike,
     backbone: str,
