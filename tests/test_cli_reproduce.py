@@ -27,7 +27,7 @@ def test_reproduce_prints_summary_and_writes_provenance(pair, tmp_path, capsys):
     assert [r["head"] for r in doc["results"]] == ["GRU", "Dense"]
     assert len(doc["results"][0]["runs"]) == 2
     # named for `anomaly-ref report`: "x" in normal_features_x.npy is no backbone, so no extractor
-    assert (doc["kind"], doc["dataset"], doc["extractor"]) == ("reproduce", None, None)
+    assert (doc["kind"], doc["dataset"], doc["extractor"], doc["construction"]) == ("reproduce", None, None, None)
     prov = doc["provenance"]
     assert prov["inputs"][str(pair[0])] == sha256_file(pair[0])
     assert prov["seeds"] == {"shuffle": 42, "split": [0, 1], "model": [0, 1]}

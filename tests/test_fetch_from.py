@@ -136,3 +136,21 @@ def test_from_env_serves_the_api_and_offline(server, make_manifest, cache, tmp_p
     monkeypatch.setenv(fetch.FROM_ENV, str(tmp_path / "copies"))
     with pytest.raises(fetch.InputError, match=r"local copies \(\$ANOMALY_REF_FROM\): .* is not a folder"):
         fetch.features(DS, EXTRACTOR, cache=cache, manifest=make_manifest())
+
+
+def test_copy_file_never_follows_a_link(tmp_path):
+    # The folder walk refuses links; a file swapped for one after that check is refused at
+    # open (O_NOFOLLOW), with one FetchError and nothing written.
+    from anomaly_ref.data import unpack
+    from anomaly_ref.data.manifest import Member
+    from anomaly_ref.errors import FetchError
+
+    real = tmp_path / "real.xlsx"
+    real.write_bytes(b"PK\x03\x04 not much")
+    link = tmp_path / "book.xlsx"
+    link.symlink_to(real)
+    member = Member(name="book.xlsx", sha256=None, size=None)
+    with pytest.raises(FetchError, match=r"book\.xlsx: cannot open"):
+        unpack.copy_file(link, member, tmp_path / "out.xlsx")
+    assert not (tmp_path / "out.xlsx").exists()
+    assert unpack.copy_file(real, member, tmp_path / "ok.xlsx").read_bytes() == real.read_bytes()

@@ -82,6 +82,27 @@ def test_two_files_that_agree_are_merged(tmp_path):
     assert merged.sources == (str(a), str(b))
 
 
+def test_two_constructions_of_one_configuration_are_refused_even_when_they_agree(tmp_path):
+    e = entry("ped2", "convnext_tiny", "LSTM", paper("ped2", "convnext_tiny", "LSTM"))
+    a = write(tmp_path / "a.json", {"kind": "reproduce", "construction": "frames", "results": [e], "provenance": PROV})
+    b = write(tmp_path / "b.json", {"kind": "reproduce", "construction": "paper", "results": [e], "provenance": PROV})
+    with pytest.raises(InputError, match=r"b.json and .*a.json report ped2/convnext_tiny/LSTM/paper on different "
+                                         r"constructions of the dataset \(paper vs frames\)"):
+        full_report.build([a, b])
+
+
+def test_reproduce_records_the_construction_of_its_features(tmp_path):
+    from anomaly_ref.data.featurefiles import construction_of
+
+    npy = tmp_path / "normal_features_convnext_tiny.npy"
+    assert construction_of(npy) is None  # no extraction record: nothing is claimed
+    record = tmp_path / "features_convnext_tiny.json"
+    record.write_text(json.dumps({"config": {"construction": "paper"}}))
+    assert construction_of(npy) == "paper"
+    record.write_text(json.dumps({"config": {}}))  # written before constructions existed
+    assert construction_of(npy) == "frames"
+
+
 def test_two_files_that_disagree_are_refused(tmp_path):
     e = entry("ped2", "convnext_tiny", "LSTM", paper("ped2", "convnext_tiny", "LSTM"))
     other = entry("ped2", "convnext_tiny", "LSTM", paper("ped2", "convnext_tiny", "LSTM", shift=-0.01))

@@ -67,6 +67,7 @@ def _heads(names: list[str] | None) -> list[str]:
 def _run(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from ..data.featurefiles import construction_of
     from ..errors import InputError
     from ..fileio import atomic_write_text, dumps_json
     from ..protocol.features import load_frames
@@ -127,8 +128,10 @@ def _run(args: argparse.Namespace) -> int:
     if out:
         # "kind", "dataset" and "extractor" let 'anomaly-ref report' read the file on its own
         # (the extractor is known from --extractor or the paper's feature-file names).
+        # The authors' files are the paper's construction; our own say theirs in the extraction record.
+        construction = "paper" if args.dataset and args.extractor else construction_of(normal)
         doc = {"kind": "reproduce", "dataset": args.dataset, "extractor": _extractor(args, normal),
-               "results": results, "provenance": prov}
+               "construction": construction, "results": results, "provenance": prov}
         atomic_write_text(out, dumps_json(doc))  # never a half-written result; NaN as null
         print(f"wrote {out}")
     return 0
@@ -136,15 +139,13 @@ def _run(args: argparse.Namespace) -> int:
 
 def _extractor(args: argparse.Namespace, normal) -> str | None:
     """--extractor, else the backbone the paper's file name ``normal_features_<backbone>.npy`` says."""
-    import re
-    from pathlib import Path
-
+    from ..data.featurefiles import backbone_of
     from ..registry import BACKBONES
 
     if args.extractor:
         return args.extractor
-    m = re.match(r"^normal_features_(?P<backbone>.+)\.npy$", Path(normal).name)
-    return m["backbone"] if m and m["backbone"] in BACKBONES else None
+    backbone = backbone_of(normal)
+    return backbone if backbone in BACKBONES else None
 
 
 def _feature_paths(args: argparse.Namespace):

@@ -13,9 +13,11 @@ unless the caller passes ``force=True`` (CLI: ``--force``).
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import mmap
 import os
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -130,6 +132,27 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, np.ndarray]:
     out.update({k: np.asarray(cols[k], dtype=str) for k in COPY_COLUMNS if k in cols})
     out["clip"] = np.asarray([int(c) for c in clips], np.int64) if all(c.lstrip("-").isdigit() for c in clips) else np.asarray(clips)
     return out
+
+
+def backbone_of(path: str | os.PathLike) -> str | None:
+    """The backbone a paper file name ``normal_features_<b>.npy`` / ``anomaly_features_<b>.npy`` names."""
+    m = re.match(r"^(?:normal|anomaly)_features_(?P<backbone>.+)\.npy$", Path(path).name)
+    return m["backbone"] if m else None
+
+
+def construction_of(path: str | os.PathLike) -> str | None:
+    """The construction (``paper`` or ``frames``) ``anomaly-ref extract`` recorded for the paper
+    file at ``path`` (its ``features_<backbone>.json`` beside it), or None where none is recorded."""
+    backbone = backbone_of(path)
+    record = Path(path).parent / f"features_{backbone}.json"
+    if backbone is None or not record.is_file():
+        return None
+    try:
+        config = json.loads(record.read_text()).get("config") or {}
+    except (OSError, ValueError, AttributeError):
+        return None  # a record we cannot read says nothing; the result then names no construction
+    # Records written before constructions existed extracted the frames as they are.
+    return str(config.get("construction", "frames"))
 
 
 def paper_paths(out_dir: str | os.PathLike, backbone: str) -> list[Path]:

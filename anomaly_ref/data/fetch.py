@@ -318,8 +318,7 @@ def _stage_local(art: Artifact, source: Path, work: Path) -> tuple[dict[str, Pat
         if path.stat().st_size > bound[0]:
             raise FetchError(f"{path}: {path.stat().st_size} bytes, more than the {bound[0]} allowed ({bound[1]}); "
                              "it is not the paper's workbook; nothing was installed")
-        shutil.copyfile(path, work / m.name)
-        return {m.name: work / m.name}, [m]
+        return {m.name: unpack.copy_file(path, m, work / m.name)}, [m]
     members = list(art.members)
     if source.is_dir():
         return unpack.copy_folder(source, members, work / "members"), members

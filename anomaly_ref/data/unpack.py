@@ -172,8 +172,11 @@ def _unreadable(src: str, path: str | os.PathLike) -> Iterator[None]:
     except FetchError:
         raise
     except ZIP_ERRORS as exc:
-        with open(path, "rb") as f:
-            head = f.read(16)
+        try:
+            with open(path, "rb") as f:
+                head = f.read(16)
+        except OSError:  # the first bytes are only a hint; an unreadable file has none to give
+            head = b"(unreadable)"
         raise FetchError(
             f"{src}: not a readable zip ({type(exc).__name__}: {exc}; first bytes {head!r}); nothing was installed. "
             "The download was truncated or the server sent something else (an HTML error page?): "
@@ -261,13 +264,30 @@ def copy_folder(folder: str | os.PathLike, members: Sequence[Member], out_dir: s
         bound, size = integrity.member_size_bound(m), path.stat().st_size
         if size > bound[0]:
             raise _too_big(src, chosen[m.name], size, bound)
-        with open(path, "rb") as fin:
-            def read(n: int, fin=fin, path=path) -> bytes:
-                try:
-                    return fin.read(n)
-                except OSError as exc:  # a disk or network-share fault: one error line
-                    raise FetchError(f"{path}: cannot read ({exc}); nothing was installed") from None
-
-            out[m.name] = out_dir / m.name
-            _copy_member(read, out[m.name], src, chosen[m.name], m, budget)
+        out[m.name] = out_dir / m.name
+        _copy_file(path, out[m.name], src, chosen[m.name], m, budget)
     return out
+
+
+def copy_file(path: str | os.PathLike, member: Member, target: str | os.PathLike) -> Path:
+    """One local file (e.g. a workbook given with --from) into ``target`` with a member's
+    checks: bounded by the member's size, never through a symbolic link."""
+    path = Path(path)
+    _copy_file(path, Path(target), str(path), path.name, member, _Budget(str(path)))
+    return Path(target)
+
+
+def _copy_file(path: Path, target: Path, src: str, name: str, member: Member, budget: _Budget) -> None:
+    # O_NOFOLLOW: a file swapped for a link after the walk checked it is refused, not followed.
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:  # unreadable, vanished, or now a link: one error line
+        raise FetchError(f"{path}: cannot open ({exc.strerror or exc}); nothing was installed") from None
+    with os.fdopen(fd, "rb") as fin:
+        def read(n: int) -> bytes:
+            try:
+                return fin.read(n)
+            except OSError as exc:  # a disk or network-share fault: one error line
+                raise FetchError(f"{path}: cannot read ({exc}); nothing was installed") from None
+
+        _copy_member(read, target, src, name, member, budget)

@@ -31,17 +31,16 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from .. import registry
+from ..data.featurefiles import backbone_of
 from ..errors import InputError
 from ..fileio import sha256_file
 
 SAME = 1e-6  # two files' means/stds closer than this are the same figure (float rounding)
-_FEATURE_NAME = re.compile(r"^(?:normal|anomaly)_features_(?P<backbone>.+)\.npy$")
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,7 @@ class Entry:
     error: str | None = None
     not_run: bool = False
     sources: tuple[str, ...] = ()  # the files that report it
+    construction: str | None = None  # "paper" | "frames" where the file says (reproduce --out)
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -146,7 +146,7 @@ def _require(doc: Mapping[str, Any], keys: Sequence[str], ctx: Context, kind: st
 
 def _extractor_from_inputs(prov: Mapping[str, Any]) -> str | None:
     """The backbone named by the paper's feature-file names among the inputs, if one."""
-    names = {m["backbone"] for p in (prov.get("inputs") or {}) if (m := _FEATURE_NAME.match(Path(p).name))}
+    names = {b for p in (prov.get("inputs") or {}) if (b := backbone_of(p))}
     return names.pop() if len(names) == 1 else None
 
 
@@ -205,6 +205,8 @@ def _load_reproduce(doc: Mapping[str, Any], ctx: Context) -> Loaded:
     dataset = doc.get("dataset") or ctx.dataset
     extractor = doc.get("extractor") or _extractor_from_inputs(prov) or ctx.extractor
     entries = _results(doc, ctx, dataset, extractor)
+    if doc.get("construction") is not None:
+        entries = [replace(e, construction=str(doc["construction"])) for e in entries]
     return Loaded(ctx.path, "reproduce", "", prov, entries, title="anomaly-ref reproduce")
 
 
@@ -321,6 +323,11 @@ def merge(files: Sequence[Loaded]) -> list[Entry]:
                 continue
             if old.sources == e.sources:
                 raise InputError(f"{f.path}: reports {'/'.join(e.key)} twice")
+            if old.construction and e.construction and old.construction != e.construction:
+                raise InputError(
+                    f"{f.path} and {old.sources[0]} report {'/'.join(e.key)} on different constructions of the "
+                    f"dataset ({e.construction} vs {old.construction}); they are not the same configuration: "
+                    "build one report per construction")
             why = _disagreement(old, e)
             if why:
                 raise InputError(
