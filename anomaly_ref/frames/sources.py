@@ -178,7 +178,14 @@ def open_ucsd(test_dir: str | os.PathLike, dataset: str) -> ImageFiles:
             f"{m_files[0]}: ground truth for {len(gt)} clips, but {test_dir} has "
             f"Test{clip_dirs[-1][0]:03d}"
         )
-    paths, clips, indices, labels = [], [], [], []
+    paths, clips, indices = _numbered_frames(clip_dirs)
+    labels = [int(i + 1 in gt[clip - 1]) for clip, i in zip(clips, indices)]  # gt holds 1-based frame numbers
+    return ImageFiles(dataset, paths, clips, indices, labels, extra_files=m_files[:1])
+
+
+def _numbered_frames(clip_dirs) -> tuple[list[Path], list[int], list[int]]:
+    """The ``NNN.tif`` frames of each ``(clip, folder)``: paths, clip numbers, 0-based indices."""
+    paths, clips, indices = [], [], []
     for clip, folder in clip_dirs:
         files = [p for p in list_images(folder) if p.stem.isdigit()]
         if not files:
@@ -186,8 +193,7 @@ def open_ucsd(test_dir: str | os.PathLike, dataset: str) -> ImageFiles:
         paths += files
         clips += [clip] * len(files)
         indices += [int(p.stem) - 1 for p in files]
-        labels += [int(int(p.stem) in gt[clip - 1]) for p in files]
-    return ImageFiles(dataset, paths, clips, indices, labels, extra_files=m_files[:1])
+    return paths, clips, indices
 
 
 def read_ucsd(test_dir: str | os.PathLike, dataset: str) -> FrameIterator:
@@ -205,14 +211,7 @@ def open_ucsd_train(train_dir: str | os.PathLike, dataset: str) -> ImageFiles:
     )
     if not clip_dirs:
         raise InputError(f"{train_dir}: no TrainNNN clip folders")
-    paths, clips, indices = [], [], []
-    for clip, folder in clip_dirs:
-        files = [p for p in list_images(folder) if p.stem.isdigit()]
-        if not files:
-            raise InputError(f"{folder}: no numbered frames (NNN.tif)")
-        paths += files
-        clips += [clip] * len(files)
-        indices += [int(p.stem) - 1 for p in files]
+    paths, clips, indices = _numbered_frames(clip_dirs)
     return ImageFiles(dataset, paths, clips, indices, [0] * len(paths))
 
 
