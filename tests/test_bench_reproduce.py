@@ -217,3 +217,8 @@ def test_bench_under_xdist_merges_one_report(two_backbones, tmp_path):
         assert page.count('<tr data-config="') == 8, n
     assert len(runs["0"]["cases"]) == 8 and len(runs["0"]["rows"]) == 40
     assert runs["2"] == runs["0"]
+    # The workers' records alone (as an interrupted run leaves them) give the same report.
+    from anomaly_ref.cli import main
+
+    assert main(["report", str(tmp_path / "2" / "report" / "cases"), "--out", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "report.html").read_text().count('<tr data-config="') == 8
