@@ -35,6 +35,11 @@ def cuda() -> str:
 # result (skipped, or failed before training) is added to the sweep as "not run", with the
 # reason pytest gives. pytest calls pytest_sessionfinish after Ctrl-C too, so an
 # interrupted sweep still leaves a report of what finished.
+#
+# Under pytest-xdist (`pytest bench -n N --dist loadgroup`) each worker writes one record per
+# case (anomaly_ref.results.caserecords) and sends its other result files (audit.json,
+# gradcam.json) to the controller with its workeroutput; the controller (the process whose
+# config has no `workerinput`) merges the records into reproduce.json and writes the report.
 
 REPORT_ENV = "ANOMALY_REF_REPORT_DIR"
 
@@ -49,9 +54,22 @@ class BenchSession:
     sweep: object = None
     cases: dict = field(default_factory=dict)  # nodeid -> ((dataset, extractor, head), its test module)
     outcomes: dict = field(default_factory=dict)  # nodeid -> (skipped?, reason) of reproduce cases not passed
+    worker: str | None = None  # the pytest-xdist worker id; None in the controlling (or only) process
 
 
 SESSION = pytest.StashKey[BenchSession]()
+NODEID = pytest.StashKey[str]()  # a case's node id at collection (xdist's loadgroup appends "@group" later)
+WORKER_FILES = "anomaly_ref_result_files"  # workeroutput key: a worker's result files other than its records
+
+
+class _Controller:
+    """pytest-xdist's hook on the controller, registered only when xdist is active."""
+
+    def __init__(self, bench: "BenchSession"):
+        self.bench = bench
+
+    def pytest_testnodedown(self, node, error):
+        self.bench.result_files.extend(getattr(node, "workeroutput", {}).get(WORKER_FILES, []))
 
 
 def pytest_addoption(parser):
@@ -61,7 +79,15 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     folder = config.getoption("--report-dir") or os.environ.get(REPORT_ENV) or "anomaly-ref-report"
-    config.stash[SESSION] = BenchSession(Path(folder))
+    config.addinivalue_line("markers", "xdist_group(name): pytest-xdist's group (one worker under --dist loadgroup)")
+    worker = (getattr(config, "workerinput", None) or {}).get("workerid")
+    bench = config.stash[SESSION] = BenchSession(Path(folder), worker=worker)
+    if worker is None:
+        from anomaly_ref.results import caserecords
+
+        caserecords.clear(bench.report_dir)  # before any worker starts: this session's records only
+        if config.pluginmanager.hasplugin("xdist"):
+            config.pluginmanager.register(_Controller(bench), "anomaly-ref-bench-controller")
 
 
 @pytest.fixture(scope="session")
@@ -69,8 +95,10 @@ def bench_session(pytestconfig) -> BenchSession:
     return pytestconfig.stash[SESSION]
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session, config, items):
     for item in items:
+        item.stash[NODEID] = item.nodeid
         spec = getattr(item, "callspec", None)
         if item.originalname == "test_reproduce" and spec is not None:
             key = tuple(spec.params[k] for k in ("dataset", "extractor", "head"))
@@ -81,13 +109,14 @@ def pytest_collection_modifyitems(session, config, items):
 def pytest_runtest_makereport(item, call):
     report = yield
     bench = item.config.stash[SESSION]
-    if item.nodeid in bench.cases and (report.skipped or report.failed):
+    nodeid = item.stash.get(NODEID, item.nodeid)
+    if nodeid in bench.cases and (report.skipped or report.failed):
         longrepr = report.longrepr
         reason = longrepr[2] if isinstance(longrepr, tuple) else (str(longrepr).strip().splitlines() or ["?"])[-1]
         reason = str(reason).removeprefix("Skipped: ")  # pytest's prefix; the verdict says "not run"
         # A skip at any phase means the case never ran; a failure counts only if the case
         # recorded no result of its own (Sweep.not_run keeps what a case recorded).
-        bench.outcomes.setdefault(item.nodeid, (bool(report.skipped), str(reason)))
+        bench.outcomes.setdefault(nodeid, (bool(report.skipped), str(reason)))
     return report
 
 
@@ -96,7 +125,7 @@ def pytest_sessionfinish(session, exitstatus):
     if bench is None:
         return
     from anomaly_ref.errors import AnomalyRefError
-    from anomaly_ref.results import full_report
+    from anomaly_ref.results import caserecords, full_report
 
     tr = session.config.pluginmanager.get_plugin("terminalreporter")
     say = tr.write_line if tr else print
@@ -110,7 +139,18 @@ def pytest_sessionfinish(session, exitstatus):
     except (AnomalyRefError, ValueError) as exc:  # e.g. a bad ANOMALY_REF_* setting failed every case's setup
         say(f"anomaly-ref report not written: {exc}")
         return
-    files = list(dict.fromkeys(map(str, bench.result_files)))
+    if bench.worker is not None:  # the controller writes the report, from every worker's files
+        session.config.workeroutput[WORKER_FILES] = [
+            str(f) for f in bench.result_files if Path(f).parent != caserecords.folder(bench.report_dir)]
+        return
+    try:
+        merged = caserecords.merge(bench.report_dir)  # every process's cases, in registry order
+    except AnomalyRefError as exc:
+        say(f"anomaly-ref report not written: {exc}")
+        return
+    files = [str(merged)] if merged else []
+    sweep_file = str(Path(bench.report_dir) / "reproduce.json")
+    files = list(dict.fromkeys(files + [str(f) for f in bench.result_files if str(f) != sweep_file]))
     if not files:
         return
     try:

@@ -3,23 +3,28 @@
 ``pytest bench -k ped1`` runs the 24 Ped1 cases: it fetches the authors' features
 (verified against data_manifest.json), retrains each head under the paper protocol, and
 asserts every metric lies within tolerance of the workbook (see compare.Tolerance). A
-failing case does not stop the sweep; the diff report (JSON + Markdown) is written to
-``$ANOMALY_REF_REPORT_DIR`` or ``--report-dir`` (default ``./anomaly-ref-report``) after
-each case, and the full report (report.html, report.xlsx, <dataset>.png, report.md) when
-the session ends (bench/conftest.py).
+failing case does not stop the sweep. Each finished case writes its own record,
+``cases/<dataset>-<extractor>-<head>.json`` (anomaly_ref.results.caserecords), under
+``$ANOMALY_REF_REPORT_DIR`` or ``--report-dir`` (default ``./anomaly-ref-report``); in one
+process the diff report (reproduce.json + .md) is also rewritten after each case. When the
+session ends, the controlling process (bench/conftest.py) merges every record into
+reproduce.json and writes the full report (report.html, report.xlsx, <dataset>.png,
+report.md). ``pytest bench -n N --dist loadgroup`` (pytest-xdist) runs the cases on N
+workers, one (dataset, extractor) pair per worker at a time.
 
 Environment: ANOMALY_REF_BENCH_RUNS (default 5), ANOMALY_REF_TOLERANCE (default
 "abs=0.01,nstd=3"), ANOMALY_REF_PROTOCOL (default paper; the authors' files carry no clip
 ids, so only paper and paper-val can run on them: the gap to the paper under paper-val is
 what early stopping on the test split bought), ANOMALY_REF_TRAINER (default batched: a
-case's 5 runs train at once; sequential: one after another, for comparison), ANOMALY_REF_DEVICE (default cuda if available, else cpu), plus the
+case's 5 runs train at once; sequential: one after another, for comparison),
+ANOMALY_REF_MAX_EPOCHS (default 50, the paper's; lower only to test the bench quickly), ANOMALY_REF_DEVICE (default cuda if available, else cpu), plus the
 fetch variables (ANOMALY_REF_CACHE, ANOMALY_REF_MIRROR, ANOMALY_REF_FROM, ANOMALY_REF_OFFLINE, ...).
 
 When a dataset's features cannot be had (no network, HTTP 404, a file that fails
 verification), its first case fails with the one-line error and the ways out; every later
 case of that dataset in the same run fails at once with "not run: ..." naming that first
 case, without another download attempt, and the report lists it as not run, with that
-reason.
+reason. The memo is per process: under pytest-xdist each worker tries such a dataset once.
 """
 
 from __future__ import annotations
@@ -38,7 +43,10 @@ from anomaly_ref.protocol.train import TrainConfig
 from anomaly_ref.results.report import Row
 
 CASES = [
-    pytest.param(d, e, h, id=f"{d}-{e}-{h}")
+    # One (dataset, extractor) pair's cases share a group: under `pytest -n N --dist loadgroup`
+    # they run on one worker, so the pair's features load once (bench/conftest.py registers
+    # the mark, which means nothing without pytest-xdist).
+    pytest.param(d, e, h, id=f"{d}-{e}-{h}", marks=pytest.mark.xdist_group(f"{d}-{e}"))
     for d in registry.DATASETS
     for e in registry.paper_backbones()
     for h in registry.paper_heads()
@@ -86,14 +94,18 @@ def setup():
 
 
 class Sweep:
-    """Every case run so far: its result entry (as ``reproduce --out`` writes them, with the
-    dataset and extractor) and its verdict rows. ``reproduce.json`` (kind ``sweep``) and
-    ``reproduce.md`` are rewritten after each case, so an interrupted sweep still leaves a
-    report of what it finished; the session's full report (bench/conftest.py) reads the file."""
+    """Every case this process ran: its result entry (as ``reproduce --out`` writes them, with
+    the dataset and extractor) and its verdict rows. Each case's record is written as it
+    finishes (caserecords.write_case), so an interrupted sweep, or a crashed worker, still
+    leaves what it finished. In one process (no pytest-xdist worker) ``reproduce.json`` (kind
+    ``sweep``) and ``reproduce.md`` are also rewritten after each case, as before; workers leave
+    that file to the controller, which merges the records when the session ends."""
 
     def __init__(self, setup, bench):
         self.setup, self.bench, self.rows, self.results, self.inputs = setup, bench, [], [], set()
-        train = TrainConfig(trainer=os.environ.get("ANOMALY_REF_TRAINER", "batched"))
+        # ANOMALY_REF_MAX_EPOCHS caps each fit below the paper's 50 (the tests' short sweeps only).
+        train = TrainConfig(trainer=os.environ.get("ANOMALY_REF_TRAINER", "batched"),
+                            max_epochs=int(os.environ.get("ANOMALY_REF_MAX_EPOCHS", TrainConfig.max_epochs)))
         self.config = ProtocolConfig(n_runs=setup["runs"], train=train)
         bench.sweep = self
 
@@ -103,17 +115,21 @@ class Sweep:
 
     def add(self, result: dict, *rows: Row) -> None:
         from anomaly_ref import provenance
-        from anomaly_ref.results import report
+        from anomaly_ref.results import caserecords, report
 
         self.results.append(result)
         self.rows.extend(rows)
         prov = provenance.collect(
             config={"protocol": self.setup["protocol"], "runs": self.config.n_runs, "trainer": self.config.train.trainer,
+                    "max_epochs": self.config.train.max_epochs,
                     "tolerance": str(self.setup["tolerance"])},
             seeds=self.config.seeds(self.setup["protocol"]),
             inputs=sorted(self.inputs),
             device=self.setup["device"],
         )
+        caserecords.write_case(self.bench.report_dir, result, rows, prov)
+        if self.bench.worker:  # the controller merges the records: workers never write a shared file
+            return
         js, _ = report.write(self.rows, self.bench.report_dir, "reproduce", prov,
                              extra={"kind": "sweep", "results": self.results})
         if js not in self.bench.result_files:

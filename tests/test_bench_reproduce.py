@@ -168,3 +168,57 @@ def test_bench_reports_skipped_cases_as_not_run(tmp_path):
     assert doc["results"][0]["error"] == "features unavailable: no route to Dropbox (test plugin)"
     page = (tmp_path / "report" / "report.html").read_text()
     assert 'data-config="ped2/convnext_tiny/LSTM/paper" class="not-run"' in page
+
+
+PAIRS = "ped2 and (convnext_tiny or repvgg_a0)"  # 2 backbones x 4 heads = 8 cases
+
+
+@pytest.fixture(scope="module")
+def two_backbones():
+    """A mirror of both backbones' ped2 features (separable, so the verdicts are not all one way
+    by accident of the data: the tolerance decides them)."""
+    rng = np.random.default_rng(1)
+    with Server() as s:
+        for name, dim in (("convnext_tiny", 768), ("repvgg_a0", 1280)):
+            for kind, loc in (("normal", -1.0), ("anomaly", 1.0)):
+                s.route(f"/features/ped2/{kind}_features_{name}.npy",
+                        Reply(_npy(rng.normal(loc, 1.0, (80, dim)).astype(np.float32))))
+        yield s
+
+
+def _verdicts(report: Path) -> dict:
+    doc = json.loads((report / "reproduce.json").read_text())
+    keys = [(e["dataset"], e["extractor"], e["head"]) for e in doc["results"]]
+    assert len(keys) == len(set(keys)), keys  # each case exactly once
+    return {"cases": keys, "counts": doc["counts"],
+            "rows": [(r["dataset"], r["extractor"], r["head"], r["metric"], r["ours"], r["ok"]) for r in doc["rows"]]}
+
+
+def test_bench_under_xdist_merges_one_report(two_backbones, tmp_path):
+    """`pytest bench -n 2` gives the report of `-n 0`: every case once, the same verdicts (same
+    seeds), merged by the controller from the workers' per-case records; the two workers share
+    one empty download cache (--dist load sends both pairs to both), and its file locks let
+    each file be downloaded once."""
+    runs = {}
+    for n in ("0", "2"):
+        before = two_backbones.requests()
+        proc = _bench(two_backbones, tmp_path / n, "bench/test_reproduce.py", "-k", PAIRS, "-n", n,
+                      *(["--dist", "load"] if n != "0" else []), ANOMALY_REF_BENCH_RUNS="2",
+                      ANOMALY_REF_MAX_EPOCHS="2")
+        out = proc.stdout + proc.stderr
+        summary = out.strip().splitlines()[-1]
+        assert proc.returncode in (0, 1) and " error" not in summary, out  # verdicts, not crashes
+        assert "anomaly-ref report: " in out, out
+        assert two_backbones.requests() - before == 4, out  # 2 pairs of files, each downloaded once
+        report = tmp_path / n / "report"
+        assert len(list((report / "cases").glob("*.json"))) == 8
+        runs[n] = _verdicts(report)
+        page = (report / "report.html").read_text()
+        assert page.count('<tr data-config="') == 8, n
+    assert len(runs["0"]["cases"]) == 8 and len(runs["0"]["rows"]) == 40
+    assert runs["2"] == runs["0"]
+    # The workers' records alone (as an interrupted run leaves them) give the same report.
+    from anomaly_ref.cli import main
+
+    assert main(["report", str(tmp_path / "2" / "report" / "cases"), "--out", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "report.html").read_text().count('<tr data-config="') == 8

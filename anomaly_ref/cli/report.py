@@ -17,11 +17,14 @@ def register(sub: argparse._SubParsersAction) -> None:
             "configuration against the paper's published figures under the tolerance rule, and write into "
             "DIR: report.html (one self-contained page), report.xlsx (the authors' workbook layout, plus "
             "deltas and per-run sheets), one PNG per dataset and report.md. Two files reporting the same "
-            "configuration must agree (to float rounding); if they disagree the report refuses."
+            "configuration must agree (to float rounding); if they disagree the report refuses. A folder stands "
+            "for its *.json files: the bench's records folder (REPORT_DIR/cases, one file per finished case, "
+            "written by every pytest-xdist worker) gives the report of a sweep that was interrupted before "
+            "it merged them."
         ),
         epilog="example: anomaly-ref report out/runs/lite0.json out/audit/audit.json --dataset ped2 --out report/",
     )
-    p.add_argument("results", nargs="*", metavar="RESULT.json", help="result files (one or more)")
+    p.add_argument("results", nargs="*", metavar="RESULT.json", help="result files (one or more), or folders of them (e.g. the bench's REPORT_DIR/cases)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write the report into (created if missing)")
     p.add_argument("--tolerance", default="", metavar="SPEC",
                    help='tolerance rule, e.g. "abs=0.01,nstd=3" (the default)')
@@ -34,12 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..results import full_report
+    from ..results import caserecords, full_report
     from ..results.compare import Tolerance
     from ._checks import check_out_path
 
     out = check_out_path(args.out)
-    report = full_report.build(args.results, Tolerance.parse(args.tolerance), dataset=args.dataset,
+    report = full_report.build(caserecords.expand(args.results), Tolerance.parse(args.tolerance), dataset=args.dataset,
                                extractor=args.extractor, title=args.title or full_report.TITLE)
     paths = full_report.write(report, out)
     for t in report.tallies:

@@ -11,6 +11,7 @@ kind       written by                                    older files (no ``kind`
 ========== ============================================= ==========================================
 reproduce  ``anomaly-ref reproduce --out``               ``results``, ``provenance``
 sweep      the bench (``bench/test_reproduce.py``)       ``counts``, ``rows``, ``provenance``
+           and each of its per-case records (``cases/``)
 audit      ``anomaly-ref audit`` (``audit.json``)        ``audit``, ``results``, ``provenance``
 gradcam    ``anomaly-ref gradcam`` (``gradcam.json``)    (always declares its kind)
 ========== ============================================= ==========================================
