@@ -71,6 +71,14 @@ def _entries(doc: Doc) -> dict[tuple[str, str], Entry]:
     return out
 
 
+def validate(doc: Doc) -> Mapping[str, Any]:
+    """``doc["audit"]`` once the document holds what every renderer reads (InputError if not):
+    for readers such as the report, which check a file before rendering anything."""
+    audit = _audit(doc)
+    _entries(doc)
+    return audit
+
+
 def _skipped(doc: Doc) -> dict[str, str]:
     """``{protocol: reason}`` of the rungs the audit could not run."""
     return {s["protocol"]: str(s.get("reason", "")) for s in doc["audit"].get("skipped") or []}

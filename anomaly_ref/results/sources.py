@@ -244,12 +244,11 @@ def _entries_from_rows(rows: Any, ctx: Context, protocol: str) -> list[Entry]:
 
 
 def _load_audit(doc: Mapping[str, Any], ctx: Context) -> Loaded:
-    from .audit_report import _audit, _entries, title  # checks the keys its renderers need
+    from .audit_report import title, validate
 
     _require(doc, ("audit", "results", "provenance"), ctx, "audit")
     try:
-        audit = _audit(doc)
-        _entries(doc)
+        audit = validate(doc)  # the keys its renderers need
         name = title(doc)
     except (InputError, KeyError) as exc:
         raise ctx.error(str(exc)) from None
