@@ -57,7 +57,7 @@ def test_audit(dataset, backbone, pretrained, bench_session):
     import torch
 
     from anomaly_ref.protocol.runner import ProtocolConfig
-    from anomaly_ref.results.audit import AuditConfig, execute, prepare
+    from anomaly_ref.studies.audit import AuditConfig, run
     from anomaly_ref.results.audit_report import write_audit
 
     spec = registry.get_dataset(dataset)
@@ -69,14 +69,14 @@ def test_audit(dataset, backbone, pretrained, bench_session):
     runs = int(os.environ.get("ANOMALY_REF_BENCH_RUNS", "5"))
     device = os.environ.get("ANOMALY_REF_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
     config = dataclasses.replace(AuditConfig(), protocol=ProtocolConfig(n_runs=runs))
-    plan = prepare(test_frames, dataset, backbone, config, train_source=train_frames, pretrained=pretrained)
-    doc = execute(plan, device=device, progress=True)
+    doc = run(test_frames, dataset, backbone, config, train_source=train_frames, pretrained=pretrained,
+              device=device, progress=True)
     report = bench_session.report_dir
     written = write_audit(doc, report / f"audit-{dataset}-{backbone}")
     bench_session.result_files.append(written["json"])  # the session's report shows its ladder
     summarize(report)
 
-    assert plan.skipped == [] and doc["audit"]["protocols"] == list(registry.PROTOCOLS)
+    assert doc["audit"]["skipped"] == [] and doc["audit"]["protocols"] == list(registry.PROTOCOLS)
     for entry in doc["results"]:
         for metric, value in entry["summary"].items():
             assert math.isfinite(value["mean"]), f"{entry['protocol']}/{entry['head']}: {metric} is {value['mean']}"

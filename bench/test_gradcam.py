@@ -73,7 +73,7 @@ def test_gradcam_throughput(backbone, device, batch_size, bench_session):
 
     from anomaly_ref.fileio import atomic_write_text
     from anomaly_ref.frames.sources import open_npz
-    from anomaly_ref.results.gradcam import GradcamConfig, run_gradcam, select_rows
+    from anomaly_ref.studies.gradcam import GradcamConfig, run_gradcam, select_rows
 
     frames = open_npz(_source(), "ped2")
     rows = select_rows(frames.labels, SPEED_FRAMES)

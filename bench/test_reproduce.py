@@ -37,10 +37,10 @@ import pytest
 from anomaly_ref import registry
 from anomaly_ref.results.compare import Tolerance, diff, failures, paper_summary
 from anomaly_ref.errors import AnomalyRefError
-from anomaly_ref.protocol.features import pair_features
-from anomaly_ref.protocol.runner import ProtocolConfig, run_protocol
+from anomaly_ref.protocol.runner import ProtocolConfig
 from anomaly_ref.protocol.train import TrainConfig
 from anomaly_ref.results.report import Row
+from anomaly_ref.studies import reproduce
 
 CASES = [
     # One (dataset, extractor) pair's cases share a group: under `pytest -n N --dist loadgroup`
@@ -61,16 +61,15 @@ _UNAVAILABLE: dict[str, str] = {}  # dataset -> id of the case whose fetch faile
 
 
 @functools.lru_cache(maxsize=1)  # cases are ordered so one backbone's 4 heads share a load
-def _features(dataset: str, extractor: str):
+def _features(dataset: str, extractor: str, protocol: str):
     from anomaly_ref.data import fetch
-    from anomaly_ref.protocol.features import load_pair
 
     try:
         normal, anomaly = fetch.features(dataset, extractor)
     except AnomalyRefError as exc:
         message = str(exc) if "ways out" in str(exc) else f"{exc}; {fetch.WAYS_OUT}"
         raise Unavailable(f"{type(exc).__name__}: {message}") from None
-    return load_pair(normal, anomaly), (normal, anomaly)
+    return reproduce.load(normal, anomaly, protocol), (normal, anomaly)
 
 
 def _setup() -> dict:
@@ -162,9 +161,11 @@ def test_reproduce(dataset, extractor, head, setup, sweep):
         pytest.fail(reason, pytrace=False)
     message = None
     try:
-        pair, paths = _features(dataset, extractor)
+        data, paths = _features(dataset, extractor, setup["protocol"])
         sweep.inputs.update(map(str, paths))
-        result = run_protocol(setup["protocol"], pair_features(pair), head, sweep.config, device=setup["device"])
+        config = reproduce.ReproduceConfig((head,), setup["protocol"], sweep.config)
+        doc = reproduce.run(data, config, inputs=paths, device=setup["device"], dataset=dataset,
+                            extractor=extractor, construction="paper")
     except Unavailable as exc:
         _UNAVAILABLE[dataset] = case
         message = f"cannot run {case}: {exc}"
@@ -176,10 +177,12 @@ def test_reproduce(dataset, extractor, head, setup, sweep):
         message = f"cannot run {case}: {exc}"
     if message:  # outside the except block: one line, no chained traceback
         pytest.fail(message, pytrace=False)
+    (result,) = doc["results"]
     published = paper_summary(setup["reference"], dataset, extractor, head)
-    diffs = diff(result.summary, published)
+    ours = {m: (v["mean"], v["std"]) for m, v in result["summary"].items()}
+    diffs = diff(ours, published)
     tol = setup["tolerance"]
-    entry = {"dataset": dataset, "extractor": extractor, **result.to_dict()}
+    entry = {"dataset": dataset, "extractor": extractor, **result}
     sweep.add(entry, *(Row(dataset, extractor, head, d.metric, d.ours, d.paper, tol.bound(d), tol.ok(d),
                            protocol=setup["protocol"]) for d in diffs))
     bad = failures(diffs, tol)

@@ -1,9 +1,9 @@
-"""anomaly_ref.results.audit: which rungs run on which inputs, and config checks."""
+"""anomaly_ref.studies.audit: which rungs run on which inputs, and config checks."""
 
 import pytest
 
 from anomaly_ref.errors import InputError, UnknownNameError
-from anomaly_ref.results.audit import AuditConfig, Inputs, n_fits, plan
+from anomaly_ref.studies.audit import AuditConfig, Inputs, n_fits, plan
 from anomaly_ref.protocol.runner import ProtocolConfig
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from anomaly_ref.cli import main
 from anomaly_ref.extraction.localisation import SCORES
-from anomaly_ref.results.gradcam import BASELINES
+from anomaly_ref.studies.gradcam import BASELINES
 
 
 def test_gradcam_scores_two_real_frames(shared, tmp_path, capsys):

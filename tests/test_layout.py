@@ -1,9 +1,11 @@
 """The package layout holds: no import cycles, and imports run from higher stages to lower.
 
 Stages (CONVENTIONS.md §11): the shared top-level modules (registry, errors, provenance,
-fileio, valuefmt) < ``data``, ``frames`` < ``extraction``, ``protocol`` < ``results`` <
-``cli``. A module may import its own subpackage, the shared modules, and stages strictly
-below its own; siblings on one level (data/frames, extraction/protocol) stay apart.
+fileio, valuefmt) < ``data``, ``frames`` < ``extraction``, ``protocol`` < ``studies``,
+``results`` < ``cli``. A module may import its own subpackage, the shared modules, and
+stages strictly below its own; siblings on one level (data/frames, extraction/protocol,
+studies/results) stay apart: a study never renders a report, and the results stage, which
+reads result files, never runs a study.
 Imports are read with ``ast`` (those inside functions and ``TYPE_CHECKING`` blocks too),
 so a lazy import cannot hide a wrong-way dependency.
 """
@@ -17,7 +19,8 @@ import pytest
 
 import anomaly_ref
 
-LEVELS = {"shared": 0, "data": 1, "frames": 1, "extraction": 2, "protocol": 2, "results": 3, "cli": 4}
+LEVELS = {"shared": 0, "data": 1, "frames": 1, "extraction": 2, "protocol": 2, "studies": 3, "results": 3,
+          "cli": 4}
 
 
 def modules(root: Path, package: str) -> dict[str, Path]:
@@ -126,6 +129,19 @@ def test_the_graph_sees_lazy_imports():
     assert "anomaly_ref.data.featurefiles" in EDGES["anomaly_ref.extraction.fast"]
 
 
+def test_the_cli_and_the_bench_run_studies_through_the_studies_stage():
+    # One function per study: the CLI reaches the runner and the audit only through studies/.
+    assert "anomaly_ref.studies.reproduce" in EDGES["anomaly_ref.cli.reproduce"]
+    assert "anomaly_ref.studies.audit" in EDGES["anomaly_ref.cli.audit"]
+    assert "anomaly_ref.studies.gradcam" in EDGES["anomaly_ref.cli.gradcam"]
+    runners = ("run_protocol", "run_standard", "run_audit", "run_gradcam", "extract_cached", "open_source")
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    for path in [PACKAGE_ROOT / "cli" / f"{c}.py" for c in ("reproduce", "audit", "gradcam")] + [
+            bench / "test_reproduce.py", bench / "test_audit.py"]:
+        text = path.read_text()
+        assert not [r for r in runners if r in text], f"{path.name} assembles a study from lower stages"
+
+
 # ------------------------------------------------- the checks can fail (fixtures)
 
 
@@ -152,14 +168,21 @@ def test_a_cycle_is_found(tmp_path):
     ("data/m.py", "from ..frames.x import y\n", "stage data may not import stage frames"),
     ("errors.py", "from .protocol import m\n", "stage shared may not import stage protocol"),
     ("extraction/m.py", "import pkg.protocol.m\n", "stage extraction may not import stage protocol"),
+    # results reads result files: a study runner imported there (even lazily) is refused ...
+    ("results/m.py", "def f():\n    from ..studies.audit import execute\n", "stage results may not import stage studies"),
+    # ... and a study does not render reports.
+    ("studies/m.py", "from ..results import report\n", "stage studies may not import stage results"),
+    ("protocol/m.py", "from ..studies import m\n", "stage protocol may not import stage studies"),
+    ("studies/m.py", "from ..cli import m\n", "stage studies may not import stage cli"),
 ])
 def test_a_wrong_way_import_is_found(tmp_path, src, text, expected):
     files = {"__init__.py": "", "errors.py": ""}
-    for sub in ("data", "frames", "extraction", "protocol", "results"):
+    for sub in ("data", "frames", "extraction", "protocol", "studies", "results", "cli"):
         files[f"{sub}/__init__.py"] = ""
         files[f"{sub}/m.py"] = ""
         files[f"{sub}/x.py"] = ""
     files["results/report.py"] = ""
+    files["studies/audit.py"] = ""
     files[src] = text
     bad = wrong_way(graph(_tree(tmp_path, files), "pkg"))
     assert len(bad) == 1 and expected in bad[0]
@@ -171,5 +194,7 @@ def test_allowed_imports_pass(tmp_path):
         "data/__init__.py": "", "data/f.py": "from .. import registry\n",
         "protocol/__init__.py": "", "protocol/p.py": "from ..data import f\nfrom . import q\n", "protocol/q.py": "",
         "results/__init__.py": "", "results/r.py": "from ..protocol.p import x\n",
+        "studies/__init__.py": "", "studies/s.py": "from ..protocol.p import x\nfrom ..data import f\n",
+        "cli/__init__.py": "", "cli/c.py": "from ..studies import s\nfrom ..results import r\n",
     })
     assert wrong_way(graph(root, "pkg")) == [] and find_cycle(graph(root, "pkg")) is None

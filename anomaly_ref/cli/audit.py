@@ -78,13 +78,13 @@ def run(args: argparse.Namespace) -> int:
     from ..protocol.oneclass import OneClassConfig
     from ..protocol.runner import ProtocolConfig
     from ..registry import SCORERS, get_head, get_protocol, get_scorer, paper_heads
-    from ..results.audit import DEFAULT_HEADS, AuditConfig, execute, prepare
+    from ..studies import audit
     from ..results.audit_report import write_audit
     from ._checks import check_min, check_out_path, resolve_device, train_config
 
     # Every flag is checked, and every split built, before any extraction or training.
     protocols = _names(args.protocol, get_protocol)
-    heads = _names(args.head, get_head, paper_heads()) or list(DEFAULT_HEADS)
+    heads = _names(args.head, get_head, paper_heads()) or list(audit.DEFAULT_HEADS)
     scorers = _names(args.scorer, get_scorer) or list(SCORERS)
     for flag, value, low in (("--runs", args.runs, 1), ("--max-epochs", args.max_epochs, 1),
                              ("--folds", args.folds, 2), ("--knn-k", args.knn_k, 1)):
@@ -97,19 +97,22 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out {out} is a file; give a folder")
     if not args.force:
         refuse_overwrite([out / "audit.json"])
-    config = AuditConfig(
-        protocols=tuple(protocols) if protocols else AuditConfig().protocols,
+    config = audit.AuditConfig(
+        protocols=tuple(protocols) if protocols else audit.AuditConfig().protocols,
         heads=tuple(heads), scorers=tuple(scorers),
         protocol=ProtocolConfig(n_runs=args.runs, model_seed=args.seed, n_folds=args.folds,
                                 train=train_config(args)),
         oneclass=OneClassConfig(knn_k=args.knn_k, smooth=args.smooth),
     )
-    plan = prepare(args.source, args.dataset, args.backbone, config, train_source=args.train_source,
-                   clips=_names([args.clips]) or None, train_clips=_names([args.train_clips]) or None,
-                   pretrained=not args.random_weights, explicit=bool(protocols))
-    for s in plan.skipped:
-        print(f"skipping {s['protocol']}: {s['reason']}")
-    doc = execute(plan, cache=args.cache, fast=args.fast, device=device, progress=True)
+
+    def say_skipped(plan):
+        for s in plan.skipped:
+            print(f"skipping {s['protocol']}: {s['reason']}")
+
+    doc = audit.run(args.source, args.dataset, args.backbone, config, train_source=args.train_source,
+                    clips=_names([args.clips]) or None, train_clips=_names([args.train_clips]) or None,
+                    pretrained=not args.random_weights, explicit=bool(protocols), cache=args.cache, fast=args.fast,
+                    device=device, progress=True, on_plan=say_skipped)
     for path in write_audit(doc, out).values():
         print(f"wrote {path}")
     return 0

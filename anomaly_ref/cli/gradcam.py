@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-MASKS_SUFFIX = "_masks.npz"  # ucsd_ped2_test.npz -> ucsd_ped2_test_masks.npz beside it
-
 
 def register(subparsers) -> None:
     from ..extraction.gradcam import FORMULAS
     from ..registry import BACKBONES, DATASETS
-    from ..results.gradcam import TARGETS
+    from ..studies.gradcam import MASKS_SUFFIX, TARGETS
 
     p = subparsers.add_parser(
         "gradcam",
@@ -55,32 +53,13 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def default_masks(source: str):
-    from pathlib import Path
-
-    path = Path(source)
-    candidate = path.with_name(path.stem + MASKS_SUFFIX)
-    return candidate if path.suffix == ".npz" and candidate.is_file() else None
-
-
 def run(args: argparse.Namespace) -> int:
-    import time
-    from dataclasses import asdict
-    from pathlib import Path
-
-    import numpy as np
-    from tqdm import tqdm
-
-    from .. import provenance
     from ..errors import InputError
     from ..extraction.gradcam import FORMULAS
-    from ..frames.masks import open_masks
-    from ..frames.sources import open_source
-    from ..results.gradcam import TARGETS, GradcamConfig, run_gradcam, select_rows
     from ..results.gradcam_report import write_gradcam
+    from ..studies.gradcam import TARGETS, GradcamConfig, study
     from ._checks import check_min, check_out_path, resolve_device
 
-    start = time.perf_counter()
     device = resolve_device(args.device)
     check_min("--batch-size", args.batch_size, 1)
     check_min("--sheet", args.sheet, 0)
@@ -96,22 +75,8 @@ def run(args: argparse.Namespace) -> int:
         pretrained=not args.random_weights, layer=args.layer, batch_size=args.batch_size, device=device,
         seed=args.seed, score=args.score,
     )
-    frames = open_source(args.source, args.dataset)
-    masks_path = args.masks or default_masks(args.source)
-    if args.score and masks_path is None:
-        raise InputError(f"--score needs pixel masks: pass --masks (no {MASKS_SUFFIX} file beside {args.source})")
-    masks = open_masks(masks_path, frames) if masks_path else None
-    rows = select_rows(frames.labels, None if args.all else args.frames)
-    sheet = rows[np.unique(np.linspace(0, len(rows) - 1, min(args.sheet, len(rows))).round().astype(int))] \
-        if args.sheet else []
-    inputs = [p for p in (args.source, masks_path) if p and Path(p).is_file()]
-    # Collected before the run: the git state is the code that runs, not the code at the end.
-    prov = provenance.collect(config={"source": str(args.source), "masks": str(masks_path), **asdict(config)},
-                              seeds={"head": args.seed, "random_weights": args.seed}, inputs=inputs, device=device)
-    with tqdm(total=len(rows), desc=f"Grad-CAM++ {args.backbone}", unit="frame") as bar:
-        doc, kept = run_gradcam(frames, rows, config, masks=masks, keep=sheet, progress=bar.update)
-    doc["provenance"] = prov
-    doc["wall_seconds"] = round(time.perf_counter() - start, 1)
+    doc, kept = study(args.source, args.dataset, config, masks=args.masks, n_frames=None if args.all else args.frames,
+                      sheet=args.sheet)
     paths = write_gradcam(doc, kept, out)
     print(f"{doc['config']['backbone']}: {doc['config']['weights']}; target layer {doc['config']['target_layer']}")
     for name, row in doc["summary"].items():

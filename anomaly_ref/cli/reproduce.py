@@ -65,87 +65,58 @@ def _heads(names: list[str] | None) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from ..data.featurefiles import construction_of
-    from ..errors import InputError
     from ..fileio import atomic_write_text, dumps_json
-    from ..protocol.features import load_frames
     from ..protocol.metrics import format_summary
-    from ..protocol.runner import ProtocolConfig, run_protocol
-    from ..provenance import collect
+    from ..protocol.runner import ProtocolConfig
     from ..registry import get_protocol
     from ..results.compare import diff, format_diff, paper_summary
+    from ..studies import reproduce
     from ._checks import check_min, check_out_path, resolve_device, train_config
 
     # Every value a user typed is checked before any download or training, so a typo
     # never costs a finished run.
-    heads = _heads(args.head)
-    protocol = get_protocol(args.protocol)
     check_min("--runs", args.runs, 1)
     check_min("--max-epochs", args.max_epochs, 1)
     check_min("--folds", args.folds, 2)
+    config = reproduce.ReproduceConfig(
+        heads=tuple(_heads(args.head)), protocol=args.protocol,
+        run=ProtocolConfig(n_runs=args.runs, model_seed=args.seed, n_folds=args.folds, train=train_config(args)),
+    )
     device = resolve_device(args.device)
     out = check_out_path(args.out) if args.out else None
     normal, anomaly = _feature_paths(args)
-    data = load_frames(normal, anomaly)
-    if protocol.needs_clips and data.clips is None:
-        raise InputError(
-            f"--protocol {protocol.name} needs the clip of every frame, and {normal} has no "
-            ".frames.csv sidecar (the authors' Dropbox features have none): features written "
-            "by 'anomaly-ref extract' have them; without them only paper and paper-val can run"
-        )
+    data = reproduce.load(normal, anomaly, config.protocol)
+    fetched = bool(args.dataset and args.extractor)
     reference = None
-    if args.dataset and args.extractor:
+    if fetched:
         from ..results.workbook import load_reference
 
         reference = load_reference()
     n_normal = int((data.y == 0).sum())
     print(f"features: {n_normal} normal + {len(data.y) - n_normal} anomaly frames, dim {data.X.shape[1]}")
-    config = ProtocolConfig(
-        n_runs=args.runs, model_seed=args.seed, n_folds=args.folds,
-        train=train_config(args),
-    )
-    # Provenance is taken before training: the code and inputs as they were when the run began.
-    prov = collect(
-        config=dataclasses.asdict(config) | {"heads": heads, "protocol": protocol.name},
-        seeds=config.seeds(protocol),
-        inputs=[normal, anomaly],
-        device=device,
-    )
+    protocol = get_protocol(config.protocol)
     print(f"protocol: {protocol.name} ({protocol.description})")
-    results = []
-    for head in heads:
-        res = run_protocol(protocol, data, head, config, device=device)
+    published = {head: reference is not None and paper_summary(reference, args.dataset, args.extractor, head)
+                 for head in config.heads}
+
+    def show(head, res):
         print(format_summary(res.summary, head, len(res.runs)))
-        entry = res.to_dict()
-        published = reference is not None and paper_summary(reference, args.dataset, args.extractor, head)
-        if published:
+        if published[head]:
             print("compared with the paper (same configuration):")
-            print(format_diff(diff(res.summary, published)))
-            entry["paper"] = {m: {"mean": mu, "std": sd} for m, (mu, sd) in published.items()}
-        results.append(entry)
+            print(format_diff(diff(res.summary, published[head])))
+
+    # "kind", "dataset" and "extractor" let 'anomaly-ref report' read the file on its own
+    # (the extractor is known from --extractor or the paper's feature-file names).
+    doc = reproduce.run(data, config, inputs=[normal, anomaly], device=device, dataset=args.dataset,
+                        extractor=args.extractor or reproduce.extractor_of_files(normal),
+                        construction=reproduce.construction_of_files(normal, fetched), on_result=show)
+    for entry in doc["results"]:  # the published figures travel with ours, for the reader
+        if published[entry["head"]]:
+            entry["paper"] = {m: {"mean": mu, "std": sd} for m, (mu, sd) in published[entry["head"]].items()}
     if out:
-        # "kind", "dataset" and "extractor" let 'anomaly-ref report' read the file on its own
-        # (the extractor is known from --extractor or the paper's feature-file names).
-        # The authors' files are the paper's construction; our own say theirs in the extraction record.
-        construction = "paper" if args.dataset and args.extractor else construction_of(normal)
-        doc = {"kind": "reproduce", "dataset": args.dataset, "extractor": _extractor(args, normal),
-               "construction": construction, "results": results, "provenance": prov}
         atomic_write_text(out, dumps_json(doc))  # never a half-written result; NaN as null
         print(f"wrote {out}")
     return 0
-
-
-def _extractor(args: argparse.Namespace, normal) -> str | None:
-    """--extractor, else the backbone the paper's file name ``normal_features_<backbone>.npy`` says."""
-    from ..data.featurefiles import backbone_of
-    from ..registry import BACKBONES
-
-    if args.extractor:
-        return args.extractor
-    backbone = backbone_of(normal)
-    return backbone if backbone in BACKBONES else None
 
 
 def _feature_paths(args: argparse.Namespace):

@@ -1,6 +1,6 @@
 """Grad-CAM++ results rendered: the scores table, per-frame overlays and a contact sheet.
 
-Input: the document of :func:`anomaly_ref.results.gradcam.run_gradcam` (plus provenance) and
+Input: the document of :func:`anomaly_ref.studies.gradcam.run_gradcam` (plus provenance) and
 its kept frames. Everything is pure rendering except :func:`write_gradcam`, which writes
 ``gradcam.json``, ``gradcam.md``, ``contact_sheet.png`` and ``overlays/*.png`` (each file
 atomically; the JSON first, so a rendering failure never loses the computed results).

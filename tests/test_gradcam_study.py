@@ -6,7 +6,7 @@ import pytest
 
 from anomaly_ref.errors import InputError
 from anomaly_ref.frames.base import FrameSequence
-from anomaly_ref.results.gradcam import GradcamConfig, neighbour_row, select_rows
+from anomaly_ref.studies.gradcam import GradcamConfig, neighbour_row, select_rows
 from anomaly_ref.results.gradcam_report import scores_table, versus_motion
 
 

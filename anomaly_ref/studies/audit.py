@@ -8,7 +8,8 @@ one-class scorers on the normal training clips (:mod:`anomaly_ref.protocol.onecl
 In: test frames (and normal training frames for ``standard``) as
 :class:`~anomaly_ref.protocol.features.FrameFeatures`. Out: a list of result entries, each
 shaped as an entry of ``reproduce --out`` (protocol, head, config, runs, summary).
-:mod:`.audit_report` renders them; ``anomaly-ref audit`` extracts, runs and writes.
+:func:`prepare` checks an audit end to end before any work and :func:`execute` runs it,
+returning the audit document; :mod:`anomaly_ref.results.audit_report` renders and writes it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .. import provenance
 from ..protocol.oneclass import OneClassConfig, run_standard, scorer_name
 from ..protocol.runner import ProtocolConfig, build_windows, make_splits, run_protocol
 from ..registry import PROTOCOLS, SCORERS, get_dataset, get_head, get_protocol, get_scorer, paper_heads
-from .audit_inputs import Source, load_features, open_input
+from .inputs import Source, load_features, open_input
 
 DEFAULT_HEADS = (*paper_heads(), "Dense", "last-frame")  # the paper's four, the baseline, the control
 
@@ -178,7 +179,7 @@ def prepare(source, dataset: str, backbone: str, config: AuditConfig = AuditConf
 def execute(p: Plan, *, cache=None, fast: bool = False, device: str = "cpu", progress: bool = False) -> dict[str, Any]:
     """Extract (or read) the features, run every rung, and return the audit document:
     ``{"kind": "audit", "audit": {...}, "results": [...], "provenance": {...}}`` (see
-    :mod:`.audit_report`; ``kind`` names the file for ``anomaly-ref report``)."""
+    :mod:`anomaly_ref.results.audit_report`; ``kind`` names the file for ``anomaly-ref report``)."""
     t0 = time.perf_counter()
     # Provenance is taken before the work: the code and inputs as they were when it began.
     prov = provenance.collect(
@@ -210,3 +211,16 @@ def execute(p: Plan, *, cache=None, fast: bool = False, device: str = "cpu", pro
         "features": test_info, "train_features": train_info, "wall_seconds": round(time.perf_counter() - t0, 1),
     }
     return {"kind": "audit", "audit": audit, "results": results, "provenance": prov}
+
+
+def run(source, dataset: str, backbone: str, config: AuditConfig = AuditConfig(), *, train_source=None,
+        clips: list[str] | None = None, train_clips: list[str] | None = None, pretrained: bool = True,
+        explicit: bool = False, cache=None, fast: bool = False, device: str = "cpu", progress: bool = False,
+        on_plan: Callable[[Plan], Any] | None = None) -> dict[str, Any]:
+    """The audit of ``source`` in one call: :func:`prepare` (every check, before any work),
+    ``on_plan(plan)`` (e.g. say which rungs are skipped and why), then :func:`execute`."""
+    p = prepare(source, dataset, backbone, config, train_source=train_source, clips=clips, train_clips=train_clips,
+                pretrained=pretrained, explicit=explicit)
+    if on_plan is not None:
+        on_plan(p)
+    return execute(p, cache=cache, fast=fast, device=device, progress=progress)

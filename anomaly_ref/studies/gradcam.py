@@ -10,14 +10,18 @@ Targets (``TARGETS``):
 
 Every requested formula comes from the same forward/backward pass. Baselines
 (``BASELINES``: centre prior, motion) are scored on the same frames and masks. The document
-:func:`run_gradcam` returns is described in :func:`run_gradcam`'s docstring.
+:func:`run_gradcam` returns is described in :func:`run_gradcam`'s docstring; :func:`study`
+runs it on a frame source from its path (frames, masks, rows, provenance), as
+``anomaly-ref gradcam`` and the bench do. :mod:`anomaly_ref.results.gradcam_report` renders it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -33,6 +37,7 @@ log = logging.getLogger(__name__)
 
 TARGETS = ("paper", "anomaly-head")
 BASELINES = ("centre-prior", "motion")
+MASKS_SUFFIX = "_masks.npz"  # ucsd_ped2_test.npz -> ucsd_ped2_test_masks.npz beside it
 
 
 @dataclass(frozen=True)
@@ -250,3 +255,47 @@ def _summary(per_frame: list[dict], models: dict, formulas: Sequence[str]) -> di
 def _differences(per_frame: list[dict], models: dict) -> dict:
     return {t: {k: _mean([e["formula_difference"][t][k] for e in per_frame]) for k in ("mean_abs_diff", "spearman")}
             | {"n": len(per_frame)} for t in models}
+
+
+# ---------------------------------------------------------------- one entry point
+
+
+def default_masks(source: str | os.PathLike) -> Path | None:
+    """The pixel masks beside an ``.npz`` frame source (``<stem>_masks.npz``), if they exist."""
+    path = Path(source)
+    candidate = path.with_name(path.stem + MASKS_SUFFIX)
+    return candidate if path.suffix == ".npz" and candidate.is_file() else None
+
+
+def study(source: str | os.PathLike, dataset: str, config: GradcamConfig, *, masks: str | os.PathLike | None = None,
+          n_frames: int | None = 16, sheet: int = 6, progress: bool = True) -> tuple[dict, dict]:
+    """Grad-CAM++ of ``source``'s abnormal frames: ``(document with provenance, kept frames)``.
+
+    masks : pixel masks (default: :func:`default_masks`); needed when ``config.score``.
+    n_frames : a uniform subsample of the abnormal frames (:func:`select_rows`); None: all.
+    sheet : frames kept for the contact sheet and overlays, evenly spaced over the mapped ones.
+    """
+    from tqdm import tqdm
+
+    from .. import provenance
+    from ..frames.masks import open_masks
+    from ..frames.sources import open_source
+
+    start = time.perf_counter()
+    frames = open_source(source, dataset)
+    masks_path = masks or default_masks(source)
+    if config.score and masks_path is None:
+        raise InputError(f"--score needs pixel masks: pass --masks (no {MASKS_SUFFIX} file beside {source})")
+    opened = open_masks(masks_path, frames) if masks_path else None
+    rows = select_rows(frames.labels, n_frames)
+    keep = rows[np.unique(np.linspace(0, len(rows) - 1, min(sheet, len(rows))).round().astype(int))] if sheet else []
+    inputs = [p for p in (source, masks_path) if p and Path(p).is_file()]
+    # Collected before the run: the git state is the code that runs, not the code at the end.
+    prov = provenance.collect(config={"source": str(source), "masks": str(masks_path), **asdict(config)},
+                              seeds={"head": config.seed, "random_weights": config.seed}, inputs=inputs,
+                              device=config.device)
+    with tqdm(total=len(rows), desc=f"Grad-CAM++ {config.backbone}", unit="frame", disable=not progress) as bar:
+        doc, kept = run_gradcam(frames, rows, config, masks=opened, keep=keep, progress=bar.update)
+    doc["provenance"] = prov
+    doc["wall_seconds"] = round(time.perf_counter() - start, 1)
+    return doc, kept

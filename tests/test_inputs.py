@@ -10,7 +10,7 @@ from anomaly_ref.data.featurefiles import write_paper_files
 from anomaly_ref.frames.construction import Meta, plan
 from anomaly_ref.protocol.runner import ProtocolConfig, build_windows, make_splits
 from anomaly_ref.registry import get_protocol
-from anomaly_ref.results.audit_inputs import load_features, open_input
+from anomaly_ref.studies.inputs import load_features, open_input
 
 BACKBONE = "tf_efficientnet_lite0"
 
