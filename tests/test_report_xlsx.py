@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 
 import numpy as np
 import openpyxl
+import pandas as pd
 import pytest
 
 from anomaly_ref import registry
@@ -82,3 +85,58 @@ def test_deltas_and_runs_sheets(tmp_path):
     other = wb["not in paper"]
     assert other["A1"].value == "tf_efficientnet_lite0 (UCSD Ped2, paper)"
     assert other["A3"].value == "Accuracy: 0.9000 ± 0.0100"
+
+
+REAL_AUDIT = Path(__file__).resolve().parents[1] / "reference" / "ped2_audit" / "lite0" / "audit.json"
+PAPER_WORKBOOK = "Results of Sequential Neural Networks for {}.xlsx"
+
+
+@pytest.fixture(scope="module")
+def mixed_xlsx(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("xlsx")
+    path, _ = mixed_sweep(tmp / "sweep.json")
+    xlsx = tmp / "report.xlsx"
+    xlsx.write_bytes(full_report.build([path, REAL_AUDIT]).blobs["report.xlsx"])
+    return xlsx
+
+
+def test_no_cell_is_a_formula(mixed_xlsx):
+    wb = openpyxl.load_workbook(mixed_xlsx)
+    formulas = [f"{ws.title}!{c.coordinate}: {c.value!r}" for ws in wb for row in ws.iter_rows() for c in row
+                if c.data_type == "f"]
+    assert formulas == []
+
+
+def test_summary_headers_read_back_as_text(mixed_xlsx):
+    header = "==== Summary for LSTM (over 2 runs) ===="
+    ws = openpyxl.load_workbook(mixed_xlsx, data_only=True)["UCSD Ped2"]  # what a spreadsheet shows
+    assert ws["A1"].value == "convnext_tiny" and ws["A2"].value == header
+    assert all(ws.cell(r, c).value is not None for r in range(2, 49, 8) for c in range(1, 5))
+    df = pd.read_excel(mixed_xlsx, sheet_name="UCSD Ped2", header=None)
+    assert df.iloc[1, 0] == header and df.iloc[2, 0] == "Accuracy: " + df.iloc[2, 0].split(": ")[1]
+    assert df.iloc[:, :4].map(lambda v: isinstance(v, str) or pd.isna(v)).all().all()
+
+
+def test_cells_are_strings_where_the_authors_are(mixed_xlsx, shared):
+    # The authors' workbooks hold every cell as a string: so does our layout sheet.
+    theirs = openpyxl.load_workbook(shared / "paper" / PAPER_WORKBOOK.format("UCSD Ped2")).active
+    ours = openpyxl.load_workbook(mixed_xlsx)["UCSD Ped2"]
+    kinds = {(c.row, c.column): c.data_type for row in theirs.iter_rows() for c in row if c.value is not None}
+    assert set(kinds.values()) == {"s"}
+    assert {ours.cell(r, c).data_type for (r, c) in kinds if ours.cell(r, c).value is not None} == {"s"}
+
+
+def test_audit_sheet_one_row_per_rung_and_head_or_scorer(mixed_xlsx):
+    doc = json.loads(REAL_AUDIT.read_text())
+    wb = openpyxl.load_workbook(mixed_xlsx, data_only=True)
+    assert wb.sheetnames == ["UCSD Ped2", "not in paper", "deltas", "runs", "audit"]
+    header, *body = wb["audit"].iter_rows(values_only=True)
+    assert len(body) == len(doc["results"])
+    col = {name: i for i, name in enumerate(header)}
+    first = doc["results"][0]
+    row = next(r for r in body if (r[col["rung"]], r[col["head or scorer"]]) == (first["protocol"], first["head"]))
+    assert row[col["audit"]] == "UCSD Ped2, tf_efficientnet_lite0"
+    assert row[col["ROC-AUC mean"]] == pytest.approx(first["summary"]["roc_auc"]["mean"])
+    assert isinstance(row[col["test frames inside training windows"]], float)
+    df = pd.read_excel(mixed_xlsx, sheet_name="audit")
+    assert df["ROC-AUC mean"].dtype == float and df["runs"].dtype.kind == "i"

@@ -58,7 +58,7 @@ def build(paths: Sequence[str | os.PathLike], tolerance: Tolerance | None = None
     blobs = {
         "report.html": report_html.render(ctx).encode("utf-8"),
         "report.md": to_markdown(rows, title).encode("utf-8"),
-        "report.xlsx": report_xlsx.render(entries, rows),
+        "report.xlsx": report_xlsx.render(entries, rows, [f for f in files if f.kind == "audit"]),
         **{f"{d}.png": png for d, png in plots.items()},
     }
     return Report(files, entries, rows, tallies, blobs)
