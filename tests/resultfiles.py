@@ -54,3 +54,23 @@ def mixed_sweep(path: Path) -> tuple[Path, dict]:
     doc = {"kind": "sweep", "results": results, "counts": {}, "rows": [], "provenance": PROV}
     expected = {"configurations": 5, "ran": 3, "ok": 5, "off": 5, "error": 1, "not run": 1, "unpublished": 5}
     return write(path, doc), expected
+
+
+def unreachable_sweep(out: Path, dataset: str = "ped1") -> tuple[Path, Path]:
+    """``reproduce.json`` and ``reproduce.md`` as the bench writes them when ``dataset``'s
+    features cannot be had (bench/test_reproduce.py, ``Sweep.failed``): the first case failed
+    with the fetch error, every later one is not run with the bench's reason, which carries a
+    "not run:" prefix of its own. Written by the bench's writer (``report.write``)."""
+    from anomaly_ref.results import report
+
+    cases = [(b, h) for b in registry.paper_backbones() for h in registry.paper_heads()]
+    first = f"{dataset}/{cases[0][0]}/{cases[0][1]}"
+    fetch = ("FetchError: cannot connect to www.dropbox.com (not retried) | DNS failure; ways out: "
+             "--from PATH, --offline")
+    results, rows = [], []
+    for i, (b, h) in enumerate(cases):
+        keys = dict(dataset=dataset, extractor=b, head=h, protocol="paper")
+        error = fetch if i == 0 else f"not run: the {dataset} features could not be had (see the failure of {first})"
+        results.append({**keys, "error": error, "not_run": i > 0})
+        rows.append(report.Row(**keys, error=error, not_run=i > 0))
+    return report.write(rows, out, "reproduce", PROV, extra={"kind": "sweep", "results": results})

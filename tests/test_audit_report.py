@@ -262,3 +262,38 @@ def test_write_audit_needs_the_parent_folder(tmp_path):
     with pytest.raises(InputError, match="parent folder .* does not exist"):
         write_audit(full_doc(), tmp_path / "missing" / "audit")
     assert not (tmp_path / "missing").exists()
+
+
+# ------------------------------------------------- the report's summary and workbook
+
+
+def test_headline_is_the_paragraphs_first_sentence():
+    doc = full_doc()
+    assert audit_report.headline(doc) == ("Mean ROC-AUC of the paper's recurrent heads (LSTM, GRU, LSTM_GRU, SimpleRNN): "
+                                          "0.9850 under `paper`; 0.7000 under `strict`, a drop of 0.2850.")
+    assert ladder_paragraph(doc).startswith(audit_report.headline(doc) + " ")
+    skipped = make_doc(rung("paper", 0.99), skipped=[{"protocol": "strict", "reason": "no clip ids"}])
+    assert audit_report.headline(skipped).endswith("`strict` was skipped (no clip ids), so the drop from `paper` to "
+                                                   "`strict` cannot be stated.")
+
+
+def test_rung_counts_name_run_skipped_and_absent_rungs():
+    doc = make_doc(rung("paper", 0.99) + rung("strict", 0.7), skipped=[{"protocol": "standard", "reason": "no frames"}])
+    counts = audit_report.rung_counts(doc)
+    assert counts == {"run": ["paper", "strict"], "skipped": ["standard"], "absent": ["paper-val", "temporal"]}
+    assert audit_report.rung_counts(full_doc()) == {"run": list(registry.PROTOCOLS), "skipped": [], "absent": []}
+
+
+def test_ladder_records_are_numbers_one_per_rung_and_head_or_scorer():
+    doc = full_doc()
+    doc["results"][0]["summary"]["roc_auc"]["mean"] = None  # NaN as the JSON file holds it
+    records = audit_report.ladder_records(doc)
+    assert len(records) == 4 * len(HEADS) + len(SCORERS)
+    assert [(r["rung"], r["head or scorer"]) for r in records][:2] == [("paper", "LSTM"), ("paper", "GRU")]
+    first, knn = records[0], records[-2]
+    assert first["ROC-AUC mean"] is None and first["Accuracy mean"] == 0.95 and first["runs"] == 2
+    assert first["test frames inside training windows"] == 0.5 and first["early stopping watches"] == "test split"
+    assert knn["head or scorer"] == "knn1" and knn["ROC-AUC mean"] == 0.9012 and knn["kind"] == "one-class scorer"
+    assert all(isinstance(v, (int, float, type(None))) for r in records for k, v in r.items() if "mean" in k or "std" in k)
+    skipped = audit_report.ladder_records(make_doc(rung("paper", 0.9), skipped=[{"protocol": "strict", "reason": "x"}]))
+    assert skipped[-1] == {**dict.fromkeys(skipped[-1]), "rung": "strict", "skipped": "x"}

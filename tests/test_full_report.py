@@ -169,3 +169,15 @@ def test_real_runs_that_agree_merge_and_runs_that_differ_are_refused():
     with pytest.raises(InputError, match=r"_paper.json and .*_batched.json disagree on "
                                          r"ped2/tf_efficientnet_lite0/LSTM/paper: accuracy mean"):
         full_report.build([batched, earlier], dataset="ped2")
+
+
+def test_report_md_leads_with_the_audit_and_holds_its_ladder(tmp_path):
+    from anomaly_ref.results.audit_report import headline, ladder_table
+
+    good, _ = mixed_sweep(tmp_path / "sweep.json")
+    doc = json.loads(OLD_AUDIT.read_text())
+    md = full_report.build([good, OLD_AUDIT]).blobs["report.md"].decode()
+    summary = md.split("| dataset |")[0]  # everything above the diff table
+    assert "leakage audit UCSD Ped2, tf_efficientnet_lite0: 5 of 5 rungs run" in summary
+    assert headline(doc) in summary
+    assert "## Leakage audit: UCSD Ped2, tf_efficientnet_lite0" in md and ladder_table(doc) in md

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import re
 from html.parser import HTMLParser
 
@@ -114,3 +115,96 @@ def test_report_in_chromium(chromium, report, tmp_path):
     # The summary table's "within tolerance" cells are green: the styles applied.
     rgb = np.asarray(Image.open(shot).convert("RGB"))
     assert ((rgb == (198, 239, 206)).all(axis=-1)).sum() > 500
+
+
+class _Cells(HTMLParser):
+    """The text of every matrix cell (``data-cell="extractor/head"``) and of ``id``'d elements."""
+
+    def __init__(self):
+        super().__init__()
+        self.cells: dict[str, str] = {}
+        self.ids: dict[str, str] = {}
+        self._open: list[tuple[str, str, str]] = []  # (tag, what, key)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "data-cell" in a:
+            self._open.append((tag, "cells", a["data-cell"]))
+        elif "id" in a:
+            self._open.append((tag, "ids", a["id"]))
+        for _, what, key in self._open:
+            getattr(self, what).setdefault(key, "")
+
+    def handle_data(self, data):
+        for _, what, key in self._open:
+            getattr(self, what)[key] += data
+
+    def handle_endtag(self, tag):
+        if self._open and self._open[-1][0] == tag:
+            self._open.pop()
+
+
+def _texts(html: str) -> _Cells:
+    p = _Cells()
+    p.feed(html)
+    return p
+
+
+def test_configurations_that_did_not_run_show_the_published_figure(tmp_path):
+    from anomaly_ref import registry
+    from anomaly_ref.valuefmt import format_value
+    from resultfiles import paper, unreachable_sweep
+
+    js, _ = unreachable_sweep(tmp_path / "bench")  # Ped1 unreachable: 1 failed, 23 not run
+    html = full_report.build([js]).blobs["report.html"].decode()
+    page = _texts(html)
+    assert len(page.cells) == 24
+    for b in registry.paper_backbones():
+        for h in registry.paper_heads():
+            text = " ".join(page.cells[f"{b}/{h}"].split())
+            assert f"paper {format_value(*paper('ped1', b, h)['roc_auc'])}" in text, text
+            assert "not published" not in text
+    assert "paper 0.9976 ± 0.0004" in page.cells["convnext_tiny/LSTM"]  # the issue's example
+    assert "not run" in page.cells["convnext_tiny/GRU"] and "error" in page.cells["convnext_tiny/LSTM"]
+    # The bench's reason carries its own "not run:": the page says it once.
+    assert "not run: not run" not in html and html.count("not run: the ped1 features could not be had") == 23 * 2
+
+
+def test_an_unpublished_cell_says_so_once_and_the_time_is_in_one_notation(report):
+    path, _ = report
+    page = _texts(path.read_text())
+    text = page.cells["tf_efficientnet_lite0/Dense"]
+    assert text.count("published") == 1 and "paper" not in text, text
+    written = " ".join(page.ids["written"].split())
+    assert re.search(r", \d{4}-\d\d-\d\d \d\d:\d\d UTC\.", written) and "+00:00" not in written, written
+    assert "+00:00" not in path.read_text()  # the inputs' run times too
+
+
+REAL_AUDIT = Path(__file__).resolve().parents[1] / "reference" / "ped2_audit" / "lite0" / "audit.json"
+
+
+def test_the_summary_leads_with_the_audits_rungs_and_headline(tmp_path):
+    import json
+
+    from anomaly_ref.results.audit_report import headline
+
+    sweep, _ = mixed_sweep(tmp_path / "sweep.json")
+    doc = json.loads(REAL_AUDIT.read_text())
+    page = _texts(full_report.build([sweep, REAL_AUDIT]).blobs["report.html"].decode())
+    summary = " ".join(page.ids["audit-summary"].split())
+    assert "5 of 5 rungs run" in summary and " ".join(_code(headline(doc)).split()) in summary, summary
+    assert "a drop of" in summary
+    # Without its strict rung (and with temporal skipped) the same audit says what it lacks.
+    doc["results"] = [r for r in doc["results"] if r["protocol"] not in ("strict", "temporal")]
+    doc["audit"]["skipped"] = [{"protocol": "temporal", "reason": "no clip ids"}]
+    partial = tmp_path / "audit.json"
+    partial.write_text(json.dumps(doc))
+    page = _texts(full_report.build([sweep, partial]).blobs["report.html"].decode())
+    summary = " ".join(page.ids["audit-summary"].split())
+    assert "3 of 5 rungs run" in summary and "skipped: temporal" in summary and "not in the audit: strict" in summary
+    assert "cannot be stated" in summary and "a drop of" not in summary
+
+
+def _code(text: str) -> str:
+    """The headline as the page shows it: Markdown code spans become <code>, whose text remains."""
+    return text.replace("`", "")

@@ -149,11 +149,16 @@ def _monitor(runs: list[Mapping[str, Any]]) -> str:
     return ", ".join(MONITORS.get(m, m) for m in seen) or DASH
 
 
+def _share(runs: list[Mapping[str, Any]], key: str) -> float | None:
+    """Mean ``key`` (a share of test frames) over the runs that recorded it; None if none did."""
+    shares = [s for r in runs if r.get(key) is not None and not math.isnan(s := _num(r[key]))]
+    return sum(shares) / len(shares) if shares else None
+
+
 def _overlap(runs: list[Mapping[str, Any]], key: str = "test_frames_in_train") -> str:
-    """Mean ``key`` (a share of test frames) over the runs, as ``"99.8%"``; "n/a" where none recorded it."""
-    shares = [_num(r[key]) for r in runs if r.get(key) is not None]
-    shares = [s for s in shares if not math.isnan(s)]
-    return f"{100 * sum(shares) / len(shares):.1f}%" if shares else NA
+    """:func:`_share` as ``"99.8%"``; "n/a" where no run recorded it."""
+    share = _share(runs, key)
+    return NA if share is None else f"{100 * share:.1f}%"
 
 
 def ladder_table(doc: Doc) -> str:
@@ -178,6 +183,36 @@ def ladder_table(doc: Doc) -> str:
             cells += [_monitor(runs), _overlap(runs), _overlap(runs, "test_frames_in_val") if sup else DASH]
         lines.append(f"| `{p}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def ladder_records(doc: Doc) -> list[dict[str, Any]]:
+    """The ladder as data, for a spreadsheet: one record per (rung, head or scorer) in ladder
+    order, metric means and stds as numbers (None where undefined), shares as fractions; a
+    skipped rung without results is one record with its ``skipped`` reason and no figures."""
+    from .report import METRIC_TITLES
+
+    audit, entries, skipped = _audit(doc), _entries(doc), _skipped(doc)
+    names = [*audit["heads"], *audit["scorers"]]
+    stats = [f"{METRIC_TITLES[m]} {k}" for m in registry.METRICS for k in ("mean", "std")]
+    columns = ["rung", "head or scorer", "kind", "runs", *stats, "early stopping watches",
+               "test frames inside training windows", "test frames inside watched windows", "skipped"]
+    order = {n: i for i, n in enumerate(names)}
+    records = []
+    for p in _rungs(doc):
+        keys = sorted((k for k in entries if k[0] == p), key=lambda k: (order.get(k[1], len(names)), str(k[1])))
+        if not keys:
+            records.append({**dict.fromkeys(columns), "rung": p, "skipped": skipped.get(p)})
+        for _, name in keys:
+            e, sup = entries[(p, name)], _supervised(p)
+            runs = e.get("runs", [])
+            nums = [None if math.isnan(v) else v for m in registry.METRICS for v in _stat(e, m)]
+            monitor = _monitor(runs)
+            records.append({**dict.fromkeys(columns), "rung": p, "head or scorer": name,
+                            "kind": "supervised head" if sup else "one-class scorer", "runs": len(runs),
+                            **dict(zip(stats, nums)), "early stopping watches": None if monitor == DASH else monitor,
+                            "test frames inside training windows": _share(runs, "test_frames_in_train"),
+                            "test frames inside watched windows": _share(runs, "test_frames_in_val") if sup else None})
+    return records
 
 
 # -------------------------------------------------------------------- the paragraph
@@ -239,10 +274,9 @@ def _anchors(dataset: registry.Dataset) -> str:
             f"protocol (PROTOCOL §10): {figs}.")
 
 
-def ladder_paragraph(doc: Doc) -> str:
-    """One paragraph stating the audit's findings, every number taken from ``doc`` or the registry."""
-    audit = _audit(doc)
-    dataset = registry.get_dataset(audit["dataset"])
+def headline(doc: Doc) -> str:
+    """The audit's finding in one sentence: the recurrent heads' mean ROC-AUC under ``paper`` and
+    under ``strict``, and the drop between them (or why it cannot be stated)."""
     heads = ", ".join(_paper_heads(doc)) or "none in this audit"
     paper, strict = _recurrent_mean(doc, "paper"), _recurrent_mean(doc, "strict")
     said = [f"{_fmt(m)} under `{p}`" if m is not None else f"`{p}` {_why_missing(doc, p)}"
@@ -252,9 +286,23 @@ def ladder_paragraph(doc: Doc) -> str:
     else:
         delta = paper - strict
         end = f", a drop of {delta:.4f}." if delta >= 0 else f", a rise of {-delta:.4f} (no drop)."
-    parts = [f"Mean ROC-AUC of the paper's recurrent heads ({heads}): {said[0]}; {said[1]}{end}"]
-    parts += [_largest_step(doc), _control(doc), _standard(doc), _anchors(dataset)]
+    return f"Mean ROC-AUC of the paper's recurrent heads ({heads}): {said[0]}; {said[1]}{end}"
+
+
+def ladder_paragraph(doc: Doc) -> str:
+    """One paragraph stating the audit's findings, every number taken from ``doc`` or the registry."""
+    dataset = registry.get_dataset(_audit(doc)["dataset"])
+    parts = [headline(doc), _largest_step(doc), _control(doc), _standard(doc), _anchors(dataset)]
     return " ".join(p for p in parts if p) + "\n"
+
+
+def rung_counts(doc: Doc) -> dict[str, list[str]]:
+    """The ladder's rungs (ladder order) by what the audit did with them: ``run`` (results),
+    ``skipped`` (a skip record, no results), ``absent`` (neither: not asked for)."""
+    ran, skipped = {p for p, _ in _entries(doc)}, _skipped(doc)
+    return {"run": [p for p in registry.PROTOCOLS if p in ran],
+            "skipped": [p for p in registry.PROTOCOLS if p in skipped and p not in ran],
+            "absent": [p for p in registry.PROTOCOLS if p not in ran and p not in skipped]}
 
 
 # ------------------------------------------------------------------------- the plot
@@ -327,6 +375,29 @@ def title(doc: Doc) -> str:
     return f"{registry.get_dataset(audit['dataset']).title}, {audit['backbone']}{weights}"
 
 
+TABLE_NOTE = ("Cells: ROC-AUC mean ± std over runs (accuracy mean). The last two columns: the share of "
+              "test frames that also sit inside a training window, and inside a window early stopping "
+              "watched; under `standard`, the share of test frames identical to a training frame.")
+
+
+def rung_summary(doc: Doc) -> str:
+    """``"4 of 5 rungs run; skipped: strict (no clip ids); not in the audit: temporal"``."""
+    counts, skipped = rung_counts(doc), _skipped(doc)
+    parts = [f"{len(counts['run'])} of {len(registry.PROTOCOLS)} rungs run"]
+    if counts["skipped"]:
+        parts.append("skipped: " + ", ".join(f"{p} ({skipped[p]})" if skipped[p] else p for p in counts["skipped"]))
+    if counts["absent"]:
+        parts.append("not in the audit: " + ", ".join(counts["absent"]))
+    return "; ".join(parts)
+
+
+def report_section(doc: Doc) -> str:
+    """The audit as a section of a larger Markdown report (``report.md``): a level-2 heading,
+    the findings paragraph and the ladder table; audit.md has the rungs and provenance too."""
+    return "\n".join([f"## Leakage audit: {title(doc)}", "", ladder_paragraph(doc), TABLE_NOTE, "",
+                      ladder_table(doc)])
+
+
 def to_markdown(doc: Doc) -> str:
     """The whole ``audit.md``: title, findings paragraph, ladder table, rungs, provenance."""
     lines = [
@@ -335,9 +406,7 @@ def to_markdown(doc: Doc) -> str:
         ladder_paragraph(doc),
         "## The ladder",
         "",
-        ("Cells: ROC-AUC mean ± std over runs (accuracy mean). The last two columns: the share of "
-         "test frames that also sit inside a training window, and inside a window early stopping "
-         "watched; under `standard`, the share of test frames identical to a training frame."),
+        TABLE_NOTE,
         "",
         ladder_table(doc),
         "## The rungs",

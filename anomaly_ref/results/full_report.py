@@ -4,6 +4,8 @@
 against the paper (:mod:`.verdicts`), and renders ``report.html`` (:mod:`.report_html`),
 ``report.xlsx`` (:mod:`.report_xlsx`), ``<dataset>.png`` (:mod:`.report_plots`) and
 ``report.md`` (:mod:`.report`); ``write`` puts them in a folder all together or not at all.
+Each leakage audit among the inputs leads the summary of the page and of ``report.md`` (its
+rungs and headline drop, :mod:`.audit_report`), has its section there, and a sheet of the workbook.
 """
 
 from __future__ import annotations
@@ -54,14 +56,26 @@ def build(paths: Sequence[str | os.PathLike], tolerance: Tolerance | None = None
     tallies = verdicts.tallies(rows)
     plots = {d: report_plots.plot_dataset([e for e in entries if e.dataset == d], reference)
              for d in registry.DATASETS if any(e.dataset == d and e.summary is not None for e in entries)}
-    ctx = report_html.context(files, entries, rows, tallies, tolerance, plots, title)
+    ctx = report_html.context(files, entries, rows, tallies, tolerance, plots, title,
+                              verdicts.published(entries, reference))
+    audits = [f for f in files if f.kind == "audit"]
     blobs = {
         "report.html": report_html.render(ctx).encode("utf-8"),
-        "report.md": to_markdown(rows, title).encode("utf-8"),
-        "report.xlsx": report_xlsx.render(entries, rows),
+        "report.md": _markdown(rows, title, audits).encode("utf-8"),
+        "report.xlsx": report_xlsx.render(entries, rows, audits),
         **{f"{d}.png": png for d, png in plots.items()},
     }
     return Report(files, entries, rows, tallies, blobs)
+
+
+def _markdown(rows: Sequence[Row], title: str, audits: Sequence[sources.Loaded]) -> str:
+    """The diff table, led by each audit's rungs and headline and followed by its ladder."""
+    from .audit_report import headline, report_section, rung_summary
+    from .audit_report import title as audit_title
+
+    docs = [f.section for f in audits]
+    findings = [f"leakage audit {audit_title(d)}: {rung_summary(d)}. {headline(d)}" for d in docs]
+    return to_markdown(list(rows), title, findings, [report_section(d) for d in docs])
 
 
 def write(report: Report, out_dir: str | os.PathLike) -> dict[str, Path]:

@@ -7,8 +7,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from .. import registry
 from ..fileio import atomic_write_text, dumps_json
 from ..valuefmt import format_value
+
+# A metric as every table and plot of the report names it. The workbooks' labels stay in the
+# workbook layout (the authors wrote "Auc"); everywhere else ROC-AUC is "ROC-AUC", as in the paper.
+METRIC_TITLES = {m: ("ROC-AUC" if m == "roc_auc" else metric.label) for m, metric in registry.METRICS.items()}
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,20 @@ class Row:
             return "unpublished"
         return "ok" if self.ok else "off"
 
+    @property
+    def verdict(self) -> str:
+        """The status, with the error where there is one: ``"not run: the ped1 features ..."``."""
+        return f"{self.status}: {reason(self.status, self.error)}" if self.error else self.status
+
+
+def reason(status: str, error: str | None) -> str:
+    """``error`` without leading ``"<status>:"`` prefixes, so a verdict carries its status once
+    (the bench's not-run reasons begin with "not run: " of their own)."""
+    text = (error or "").strip()
+    while text.lower().startswith(f"{status}:"):
+        text = text[len(status) + 1:].lstrip()
+    return text
+
 
 STATUSES = ("ok", "off", "error", "not run", "unpublished")
 
@@ -49,30 +68,37 @@ def summary_counts(rows: Iterable[Row]) -> dict[str, int]:
     return {k: c.get(k, 0) for k in STATUSES}
 
 
-def to_markdown(rows: list[Row], title: str = "anomaly-ref: reproduction vs paper") -> str:
-    counts = summary_counts(rows)
-    lines = [
-        f"# {title}",
-        "",
-        f"cells within tolerance: {counts['ok']}, outside: {counts['off']}, configurations that failed to run: "
-        f"{counts['error']}, not run: {counts['not run']}, cells the paper did not publish: {counts['unpublished']}",
-        "",
-        "| dataset | extractor | head | protocol | metric | ours | paper | delta | bound | status |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        head = f"| {r.dataset} | {r.extractor} | {r.head} | {r.protocol} |"
-        if r.error:
-            lines.append(f"{head} | | | | | | {r.status}: {r.error} |")
-        elif r.paper is None:
-            lines.append(f"{head} {r.metric} | {format_value(*r.ours)} | — | | | {r.status} |")
-        else:
-            delta = r.ours[0] - r.paper[0]
-            lines.append(
-                f"{head} {r.metric} | {format_value(*r.ours)} | "
-                f"{format_value(*r.paper)} | {delta:+.4f} | {r.bound:.4f} | {r.status} |"
-            )
-    return "\n".join(lines) + "\n"
+def _md_row(cells: Iterable[object]) -> str:
+    """One pipe-table row; a "|" or a line break inside a cell would split it, so neither stays."""
+    return "| " + " | ".join(" ".join(str(c).split()).replace("|", "\\|") for c in cells) + " |"
+
+
+HEADER = ("dataset", "extractor", "head", "protocol", "metric", "ours", "paper", "delta", "bound", "status")
+
+
+def markdown_cells(r: Row) -> tuple[str, ...]:
+    """A row's cells under :data:`HEADER`, one per column whatever the row's status."""
+    keys = (r.dataset, r.extractor, r.head, r.protocol)
+    if r.error:
+        return (*keys, "", "", "", "", "", r.verdict)
+    metric, ours = METRIC_TITLES.get(r.metric, r.metric), format_value(*r.ours)
+    if r.paper is None:
+        return (*keys, metric, ours, "—", "", "", r.verdict)
+    return (*keys, metric, ours, format_value(*r.paper), f"{r.ours[0] - r.paper[0]:+.4f}", f"{r.bound:.4f}", r.verdict)
+
+
+def summary_line(counts: dict[str, int]) -> str:
+    return (f"cells within tolerance: {counts['ok']}, outside: {counts['off']}, configurations that failed to run: "
+            f"{counts['error']}, not run: {counts['not run']}, cells the paper did not publish: {counts['unpublished']}")
+
+
+def to_markdown(rows: list[Row], title: str = "anomaly-ref: reproduction vs paper", findings: Iterable[str] = (),
+                sections: Iterable[str] = ()) -> str:
+    """Title, the counts (and ``findings``: further summary lines, e.g. the audit's headline), the
+    diff table, then ``sections`` (Markdown, each starting with its own heading)."""
+    lines = [f"# {title}", "", summary_line(summary_counts(rows)), "", *(f"{f}\n" for f in findings),
+             _md_row(HEADER), "|---" * len(HEADER) + "|", *map(_md_row, map(markdown_cells, rows))]
+    return "\n".join(lines) + "\n" + "".join(f"\n{s.rstrip()}\n" for s in sections)
 
 
 def write(rows: list[Row], out_dir: str | Path, stem: str, provenance: dict[str, Any],

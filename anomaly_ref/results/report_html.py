@@ -12,13 +12,14 @@ import base64
 import html
 import re
 import shlex
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .. import registry
 from ..valuefmt import format_value
 from .compare import Tolerance
-from .report import Row
+from .report import METRIC_TITLES, Row, reason
 from .sources import Entry, Loaded
 from .verdicts import Tally, config_status
 
@@ -70,65 +71,88 @@ def _gradcam_section(f: Loaded) -> dict:
                       f"{cfg.get('target_layer', '?')}"}
 
 
-def _matrix(dataset: str, protocol: str, entries: Sequence[Entry], rows: Sequence[Row]) -> dict:
-    """Backbones x heads of one dataset and protocol; a cell: ROC-AUC ours vs paper, verdict."""
+def _matrix(dataset: str, protocol: str, entries: Sequence[Entry], rows: Sequence[Row],
+            published: Mapping[tuple, Mapping | None]) -> dict:
+    """Backbones x heads of one dataset and protocol; a cell: ROC-AUC ours and, wherever the
+    paper has the configuration (run or not), the paper's, and the verdict."""
     es = [e for e in entries if e.dataset == dataset and e.protocol == protocol]
     backbones = [b for b in registry.BACKBONES if any(e.extractor == b for e in es)]
     heads = [h for h in registry.HEADS if any(e.head == h for e in es)]
     cells = {}
     for e in es:
         rs = [r for r in rows if (r.dataset, r.extractor, r.head, r.protocol) == e.key]
-        auc = next((r for r in rs if r.metric == "roc_auc"), None)
-        n_ok = sum(r.status == "ok" for r in rs)
+        status, paper = config_status(rs), (published.get(e.key) or {}).get("roc_auc")
+        within = f"{sum(r.status == 'ok' for r in rs)}/{len(rs)} within" if e.summary and paper else ""
         cells[(e.extractor, e.head)] = {
-            "status": config_status(rs),
-            "ours": format_value(*auc.ours) if auc and auc.ours else (e.error or "no results"),
-            "paper": format_value(*auc.paper) if auc and auc.paper else "not published",
-            "within": f"{n_ok}/{len(rs)} within" if auc and auc.paper else "",
+            "status": status,
+            "ours": format_value(*e.summary["roc_auc"]) if e.summary else "—",
+            "paper": format_value(*paper) if paper else None,  # None: the status says "unpublished"
+            "label": ", ".join(filter(None, [status, within])) if e.summary or paper else f"{status}; unpublished",
+            "why": reason(status, e.error),
         }
-    return {"protocol": protocol, "backbones": backbones, "heads": heads, "cells": cells}
+    compared = "ours vs paper" if any(c["paper"] for c in cells.values()) else "ours"
+    return {"protocol": protocol, "backbones": backbones, "heads": heads, "cells": cells, "compared": compared}
+
+
+UTC_FORMAT = "%Y-%m-%d %H:%M UTC"  # one notation for every time the page shows
+
+
+def utc_text(stamp: str | None) -> str:
+    """An ISO 8601 time (``2026-12-07T17:15:02+00:00``, as result files record it) as
+    ``2026-12-07 17:15 UTC``; a value that is not such a time is shown as it is."""
+    try:
+        t = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return str(stamp or "unknown")
+    return (t.astimezone(timezone.utc) if t.tzinfo else t).strftime(UTC_FORMAT)  # naive: the suite writes UTC
+
+
+def _audit_section(f: Loaded) -> dict:
+    """An audit file's section, and its line of the summary (rungs and headline)."""
+    from .audit_report import headline, ladder_paragraph, ladder_table, plot_ladder, rung_summary, title
+
+    header, body = _md_table(ladder_table(f.section))
+    lead = headline(f.section)
+    rest = ladder_paragraph(f.section)[len(lead):]  # the paragraph starts with the headline
+    return {"title": f.title, "name": title(f.section), "path": str(f.path), "headline": _code(lead),
+            "paragraph": _code(rest.strip()), "rungs": rung_summary(f.section), "header": header, "rows": body,
+            "plot": data_uri(plot_ladder(f.section))}
 
 
 def context(files: Sequence[Loaded], entries: Sequence[Entry], rows: Sequence[Row], tallies: Sequence[Tally],
-            tolerance: Tolerance, plots: Mapping[str, bytes], title: str) -> dict:
-    from .audit_report import ladder_paragraph, ladder_table, plot_ladder
-
+            tolerance: Tolerance, plots: Mapping[str, bytes], title: str,
+            published: Mapping[tuple, Mapping | None]) -> dict:
+    """What the template shows; ``published``: :func:`.verdicts.published` of ``entries``."""
     datasets = []
     for d in registry.DATASETS:
         es = [e for e in entries if e.dataset == d]
         if not es:
             continue
         protocols = list(dict.fromkeys(e.protocol for e in es))
-        configs = [{"key": "/".join(e.key), "entry": e,
-                    "status": config_status([r for r in rows if (r.dataset, r.extractor, r.head, r.protocol) == e.key])}
-                   for e in es]
+        configs = []
+        for e in es:
+            status = config_status([r for r in rows if (r.dataset, r.extractor, r.head, r.protocol) == e.key])
+            verdict = f"{status}: {reason(status, e.error)}" if e.error else status
+            configs.append({"key": "/".join(e.key), "entry": e, "status": status, "verdict": verdict})
         detail = [r for r in rows if r.dataset == d]
         datasets.append({"key": d, "title": registry.get_dataset(d).title,
-                         "matrices": [_matrix(d, p, entries, rows) for p in protocols],
+                         "matrices": [_matrix(d, p, entries, rows, published) for p in protocols],
                          "configs": configs, "detail": detail,
                          "plot": data_uri(plots[d]) if d in plots else None})
-    audits, gradcams = [], []
-    for f in files:
-        if f.kind == "gradcam":
-            gradcams.append(_gradcam_section(f))
-        elif f.kind == "audit":
-            header, body = _md_table(ladder_table(f.section))
-            audits.append({"title": f.title, "path": str(f.path), "paragraph": _code(ladder_paragraph(f.section)),
-                           "header": header, "rows": body, "plot": data_uri(plot_ladder(f.section))})
+    audits = [_audit_section(f) for f in files if f.kind == "audit"]
+    gradcams = [_gradcam_section(f) for f in files if f.kind == "gradcam"]
     provenance = [{"path": str(f.path), "kind": f.kind, "sha256": f.sha256, "command": _command(f.provenance),
-                   "git": f.provenance.get("git") or {}, "utc": f.provenance.get("utc", "unknown"),
+                   "git": f.provenance.get("git") or {}, "utc": utc_text(f.provenance.get("utc")),
                    "versions": f.provenance.get("versions") or {}, "device": f.provenance.get("device") or {},
                    "seeds": f.provenance.get("seeds") or {}, "inputs": f.provenance.get("inputs") or {}}
                   for f in files]
-    from datetime import datetime, timezone
-
     from .. import __version__
     from ..provenance import git_state
 
-    written = {"version": __version__, "git": git_state(), "utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    written = {"version": __version__, "git": git_state(), "utc": datetime.now(timezone.utc).strftime(UTC_FORMAT)}
     return {"title": title, "csp": CSP, "written": written, "tallies": tallies, "tolerance": tolerance_words(tolerance),
             "datasets": datasets, "audits": audits, "gradcams": gradcams, "provenance": provenance,
-            "metrics": registry.METRICS, "fmt": lambda v: format_value(*v) if v else "—"}
+            "metrics": registry.METRICS, "metric_titles": METRIC_TITLES, "fmt": lambda v: format_value(*v) if v else "—"}
 
 
 def render(ctx: dict) -> str:

@@ -1,5 +1,9 @@
 """``<dataset>.png``: per dataset, ours vs the paper (mean ± std error bars) for every
-configuration, one panel per metric, stacked so each panel spans the page width."""
+configuration, one panel per metric, stacked so each panel spans the page width.
+
+Metrics are labelled as the report's tables name them (``report.METRIC_TITLES``); the title
+says "ours vs paper" only when the paper's series is drawn, i.e. when the paper published at
+least one of the configurations shown."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import math
 from typing import Sequence
 
 from .. import registry
+from .report import METRIC_TITLES
 from .sources import Entry
 
 DPI = 100
@@ -21,7 +26,14 @@ def _label(e: Entry, protocols: set[str]) -> str:
 
 
 def plot_dataset(entries: Sequence[Entry], reference) -> bytes:
-    """PNG bytes for one dataset's entries (those with results); ``reference`` the
+    """PNG bytes of :func:`figure`."""
+    buf = io.BytesIO()
+    figure(entries, reference).savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def figure(entries: Sequence[Entry], reference):
+    """The matplotlib Figure for one dataset's entries (those with results); ``reference`` the
     published table. A configuration the paper did not publish has our bar only."""
     # A Figure with its own Agg canvas, not pyplot: no global backend or figure state.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -49,11 +61,11 @@ def plot_dataset(entries: Sequence[Entry], reference) -> bytes:
         if px:
             ax.errorbar([x for x, _ in px], [v[0] for _, v in px], yerr=[v[1] for _, v in px], fmt="s",
                         color=PAPER, capsize=3, label="paper")
-        ax.set_ylabel(metric.label)
+        ax.set_ylabel(METRIC_TITLES[metric.name])
         ax.grid(alpha=0.3)
     axes[0].legend(loc="lower left", fontsize="small", ncols=2)
     axes[-1].set_xticks(list(xs), [_label(e, protocols) for e in ran], rotation=90 if n > 8 else 0, fontsize="small")
-    fig.suptitle(f"{dataset.title}: ours vs paper (mean ± std over runs)")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    drawn = "ours vs paper (mean ± std over runs)" if any(published) else \
+        "ours (mean ± std over runs; none of these configurations is published)"
+    fig.suptitle(f"{dataset.title}: {drawn}")
+    return fig

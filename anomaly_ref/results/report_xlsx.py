@@ -15,6 +15,12 @@ Sheets:
 - ``deltas``: one row per metric cell: ours, paper, ours − paper, the tolerance bound and
   the verdict, coloured by verdict (conditional formatting, so it survives edits).
 - ``runs``: one row per run: seeds and the five metrics.
+- ``audit`` (where a leakage audit is among the inputs): one row per rung and head or scorer,
+  metric means and stds as numbers, shares of test frames as percentages.
+
+Every text cell is a string, as every cell of the authors' workbooks is: openpyxl takes a
+text starting with "=" (each ``==== Summary ...`` header) for a formula, which a spreadsheet
+reads as an invalid formula with no value (pandas: NaN), so :func:`_as_text` undoes that.
 """
 
 from __future__ import annotations
@@ -26,8 +32,8 @@ from openpyxl.utils import get_column_letter
 
 from .. import registry
 from ..valuefmt import format_value
-from .report import Row
-from .sources import Entry
+from .report import METRIC_TITLES, Row, reason
+from .sources import Entry, Loaded
 
 BLOCK_ROWS = 8  # name, header, five metrics, blank
 FILLS = {"ok": "C6EFCE", "off": "FFC7CE", "error": "D9D9D9", "not run": "D9D9D9", "unpublished": "DDEBF7"}
@@ -100,8 +106,8 @@ def _deltas(wb, rows: Sequence[Row]) -> None:
         ours = r.ours or (None, None)
         paper = r.paper or (None, None)
         delta = ours[0] - paper[0] if r.ours and r.paper else None
-        table.append([r.dataset, r.extractor, r.head, r.protocol, r.metric, *ours, *paper, delta, r.bound,
-                      r.status, r.error])
+        table.append([r.dataset, r.extractor, r.head, r.protocol, METRIC_TITLES.get(r.metric, r.metric), *ours,
+                      *paper, delta, r.bound, r.status, reason(r.status, r.error) or None])
     ws = _table(wb, "deltas", header, table)
     last = len(table) + 1
     status_col = ws.cell(1, header.index("status") + 1).column_letter
@@ -122,8 +128,33 @@ def _runs(wb, entries: Sequence[Entry]) -> None:
     _table(wb, "runs", header, table)
 
 
-def render(entries: Sequence[Entry], rows: Sequence[Row]) -> bytes:
-    """The workbook's bytes (nothing is written here)."""
+def _audit(wb, audits: Sequence[Loaded]) -> None:
+    from .audit_report import ladder_records, title
+
+    rows = [{"audit": title(f.section), **r} for f in audits for r in ladder_records(f.section)]
+    if not rows:
+        return
+    header = list(rows[0])
+    ws = _table(wb, "audit", header, [[r[c] for c in header] for r in rows])
+    for c, name in enumerate(header, start=1):
+        fmt = "0.0000" if name.endswith((" mean", " std")) else "0.0%" if name.startswith("test frames") else None
+        for cell in ws[get_column_letter(c)][1:] if fmt else ():
+            cell.number_format = fmt
+    ws.column_dimensions["A"].width = 34
+
+
+def _as_text(wb) -> None:
+    """Every cell openpyxl took for a formula becomes the string it was given: the report
+    writes no formulas (its colours are conditional-formatting rules, not cells)."""
+    for ws in wb:
+        for row in ws.iter_rows():
+            for cell in row:
+                if cell.data_type == "f":
+                    cell.data_type = "s"
+
+
+def render(entries: Sequence[Entry], rows: Sequence[Row], audits: Sequence[Loaded] = ()) -> bytes:
+    """The workbook's bytes (nothing is written here); ``audits``: the loaded audit files."""
     import openpyxl
 
     wb = openpyxl.Workbook()
@@ -137,6 +168,8 @@ def render(entries: Sequence[Entry], rows: Sequence[Row]) -> bytes:
     _not_in_paper(wb, entries)
     _deltas(wb, rows)
     _runs(wb, entries)
+    _audit(wb, audits)
+    _as_text(wb)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -17,6 +17,12 @@ from .report import STATUSES, Row, summary_counts
 from .sources import Entry
 
 
+def published(entries: Sequence[Entry], reference) -> dict[tuple, dict[str, tuple[float, float]] | None]:
+    """``{entry.key: the paper's {metric: (mean, std)}, or None}`` for every entry, run or not:
+    a configuration that did not run still has the figure it would have been judged against."""
+    return {e.key: paper_summary(reference, e.dataset, e.extractor, e.head) for e in entries}
+
+
 def judge(entries: Sequence[Entry], reference, tolerance: Tolerance) -> list[Row]:
     rows: list[Row] = []
     for e in entries:
@@ -24,12 +30,12 @@ def judge(entries: Sequence[Entry], reference, tolerance: Tolerance) -> list[Row
         if e.summary is None:
             rows.append(Row(**keys, error=e.error or "no results", not_run=e.not_run))
             continue
-        published = paper_summary(reference, e.dataset, e.extractor, e.head)
-        if published is None:  # not a configuration of the paper (a backbone or head it did not use)
+        figures = paper_summary(reference, e.dataset, e.extractor, e.head)
+        if figures is None:  # not a configuration of the paper (a backbone or head it did not use)
             rows += [Row(**keys, metric=m, ours=tuple(e.summary[m])) for m in registry.METRICS]
             continue
         rows += [Row(**keys, metric=d.metric, ours=d.ours, paper=d.paper, bound=tolerance.bound(d), ok=tolerance.ok(d))
-                 for d in diff(e.summary, published)]
+                 for d in diff(e.summary, figures)]
     return rows
 
 
