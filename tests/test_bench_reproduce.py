@@ -115,7 +115,8 @@ def _refused_port() -> str:
 @pytest.mark.parametrize("source", ["refused-port", "http-404"])
 def test_bench_fails_fast_and_once(tmp_path, source):
     """pytest bench/test_reproduce.py -k ped2 with no reachable features and an empty cache:
-    one download attempt, one error line for the first case, 'not run' for the other 23."""
+    one download attempt, one error line for the first case (failed), the other 23 skipped
+    (not run is not failed) and 'not run' in the report."""
     import time
 
     with Server() as server:  # every path 404
@@ -127,7 +128,8 @@ def test_bench_fails_fast_and_once(tmp_path, source):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     assert "During handling" not in out and "Traceback" not in out, out
-    assert "24 failed" in out, out
+    assert "1 failed, 23 skipped" in out, out
+    assert out.count("FAILED ") == 1, out  # only the case that tried is listed as failed
     first = [ln for ln in out.splitlines() if "cannot run ped2/" in ln]
     assert first and all("ways out:" in ln and "--from PATH" in ln and "--offline" in ln for ln in first), out
     assert len({ln.split("cannot run ")[1].split(":")[0] for ln in first}) == 1  # one case tried
@@ -140,7 +142,10 @@ def test_bench_fails_fast_and_once(tmp_path, source):
     doc = json.loads((tmp_path / "report" / "reproduce.json").read_text())
     reasons = [r["error"] for r in doc["rows"]]
     assert doc["counts"] == {"ok": 0, "off": 0, "error": 1, "not run": 23, "unpublished": 0} and len(reasons) == 24
-    assert sum(r.startswith("not run: the ped2 features could not be had (see the failure of ped2/") for r in reasons) == 23
+    assert sum(r.startswith("the ped2 features could not be had (see the failure of ped2/") for r in reasons) == 23
+    assert not any("not run: not run" in r for r in reasons)
+    md = (tmp_path / "report" / "reproduce.md").read_text()
+    assert md.count("not run: the ped2 features") == 23 and "not run: not run" not in md
 
 
 SKIPPER = """
