@@ -1,7 +1,8 @@
 """GPU benchmarks: a ``cuda`` fixture that skips without a GPU, except under ``tox -e gpu``.
 
-``ANOMALY_REF_REQUIRE_GPU=1`` (set by ``tox -e gpu``) turns the skip into a failure, so a
-GPU run cannot pass by silently skipping every case.
+``ANOMALY_REF_REQUIRE_GPU=1`` (set by ``tox -e gpu``) stops the session before it collects
+anything, with one line naming what is missing (bench/gpu_check.py), so a GPU run cannot pass
+by silently skipping every case, nor spend minutes failing each case in its fixture.
 """
 
 from __future__ import annotations
@@ -77,7 +78,20 @@ def pytest_addoption(parser):
                      help=f"folder of the bench's report (default ${REPORT_ENV}, else ./anomaly-ref-report)")
 
 
+def _require_gpu(config) -> None:
+    """Under ANOMALY_REF_REQUIRE_GPU=1 without a GPU, stop the session: one line, before any case
+    is collected (xdist workers are not started yet)."""
+    if os.environ.get(REQUIRE_ENV) != "1" or getattr(config, "workerinput", None) is not None:
+        return
+    import gpu_check  # bench/gpu_check.py: this conftest's folder is on sys.path
+
+    why = gpu_check.missing()
+    if why:
+        pytest.exit(f"{why}, but {REQUIRE_ENV}=1 (tox -e gpu) requires one", returncode=pytest.ExitCode.USAGE_ERROR)
+
+
 def pytest_configure(config):
+    _require_gpu(config)
     folder = config.getoption("--report-dir") or os.environ.get(REPORT_ENV) or "anomaly-ref-report"
     config.addinivalue_line("markers", "xdist_group(name): pytest-xdist's group (one worker under --dist loadgroup)")
     worker = (getattr(config, "workerinput", None) or {}).get("workerid")

@@ -202,6 +202,13 @@ def main(argv=None) -> int:
     p.add_argument("--sweep", action=argparse.BooleanOptionalAction, default=True, help="project the 480-fit sweep")
     p.add_argument("--out", type=Path, help="folder for train_speed_<device>.md and .json")
     args = p.parse_args(argv)
+    if args.device.startswith("cuda"):
+        import gpu_check  # bench/gpu_check.py, beside this script
+
+        why = gpu_check.missing()
+        if why:  # one line, not a CUDA traceback from the first fit
+            print(f"{why}; --device {args.device} needs one", file=sys.stderr)
+            return 1
     heads = registry.paper_heads()
     prov = provenance.collect(config=vars(args) | {"out": str(args.out)}, seeds={"runs": list(range(RUNS))},
                               device=args.device)

@@ -8,6 +8,8 @@ import sys
 from ..registry import DATASETS, paper_backbones
 
 WHAT = ("features", "workbook")
+MANIFEST_HELP = ("data_manifest.json (default: $ANOMALY_REF_MANIFEST, else the checkout's, else the copy "
+                 "installed with anomaly-ref)")
 
 
 def add_source_options(
@@ -17,7 +19,7 @@ def add_source_options(
     --retries and --timeout. Shared by ``fetch``, ``reproduce`` (download) and ``manifest``
     (cache only), so every option an error message advises exists where the error occurs.
     ``parser`` may be an argument group. Validated by :func:`anomaly_ref.data.fetch.options`."""
-    parser.add_argument("--manifest", help="data_manifest.json (default: $ANOMALY_REF_MANIFEST, else the repo root)")
+    parser.add_argument("--manifest", help=MANIFEST_HELP)
     parser.add_argument("--cache", help="cache folder (default: $ANOMALY_REF_CACHE, else the platform cache dir)")
     if not download:
         return

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..registry import DATASETS
-from .fetch import add_source_options
+from .fetch import MANIFEST_HELP, add_source_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="manifest_command", metavar="ACTION", required=True)
 
     v = sub.add_parser("validate", help="check the manifest against its schema and the registry")
-    v.add_argument("--manifest", help="data_manifest.json (default: $ANOMALY_REF_MANIFEST, else the repo root)")
+    v.add_argument("--manifest", help=MANIFEST_HELP)
     v.set_defaults(func=run_validate)
 
     c = sub.add_parser("verify", help="re-hash the cache: ok / missing / mismatch / unpinned per file")
@@ -29,7 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--require-all", action="store_true", help="count missing files as failures")
     c.set_defaults(func=run_verify)
 
-    pin = sub.add_parser("pin", help="record the sha256 of verified, unpinned cached members into the manifest")
+    pin = sub.add_parser(
+        "pin", help="record the sha256 of verified, unpinned cached members into the manifest (a checkout's, or "
+                    "--manifest; never the copy installed with anomaly-ref)")
     add_source_options(pin, download=False)
     pin.add_argument("--dataset", action="append", choices=list(DATASETS), help="only this dataset (repeatable)")
     pin.set_defaults(func=run_pin)

@@ -11,7 +11,8 @@ Parse the paper's four result workbooks ('Results of Sequential Neural Networks 
 (dataset, extractor, model, metric, mean, std; 4 decimals as in the workbooks).
 
 Without --out or --check the CSV goes to stdout. --check compares the workbooks with the
-committed reference CSV (or --reference) and exits 1 listing every differing row.
+reference CSV (--reference; default: the checkout's reference/paper_results.csv, else the
+copy installed with anomaly-ref) and exits 1 listing every differing row.
 Any cell that cannot be read is an error naming the workbook, sheet and cell."""
 
 EPILOG = """\
@@ -39,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--reference", metavar="CSV",
-        help="reference CSV for --check (default: reference/paper_results.csv in the repository)",
+        help="reference CSV for --check (default: the checkout's reference/paper_results.csv, else the copy "
+             "installed with anomaly-ref)",
     )
     p.set_defaults(func=run)
 

@@ -6,8 +6,9 @@ twice: against ``manifest.schema.json`` (shape and types) and against the regist
 (known datasets and extractors, feature dims, row counts). Every error names the
 manifest file, the JSON path, the expected and the found value, and what to do.
 
-Found via ``--manifest``, else ``$ANOMALY_REF_MANIFEST``, else ``data_manifest.json``
-at the repository root next to this package (editable installs).
+Found via ``--manifest``, else ``$ANOMALY_REF_MANIFEST``, else ``data_manifest.json`` at
+the root of the checkout this package runs from, else the copy installed with the package
+(``paths.project_file``). Pins are written only to a checkout's file or an explicit one.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .. import registry
 from ..errors import ManifestError
 from ..fileio import atomic_write_text
 from .featurefiles import SPLITS, paper_name
-from .paths import REPO_ROOT
+from .paths import is_packaged, project_file
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +96,14 @@ class Manifest:
 
 
 def default_path(explicit: str | os.PathLike | None = None) -> Path:
-    """``explicit``, else ``$ANOMALY_REF_MANIFEST``, else the repo root's data_manifest.json."""
+    """``explicit``, else ``$ANOMALY_REF_MANIFEST``, else the checkout's (or the installed) data_manifest.json."""
     if explicit is not None:
         path, source = Path(explicit), "--manifest"
     elif os.environ.get(MANIFEST_ENV):
         path, source = Path(os.environ[MANIFEST_ENV]), f"${MANIFEST_ENV}"
     else:
-        path, source = REPO_ROOT / MANIFEST_NAME, "the repository root"
+        path = project_file(MANIFEST_NAME)
+        source = "the copy installed with anomaly-ref" if is_packaged(path) else "the checkout's root"
     path = path.expanduser()
     if not path.is_file():
         raise ManifestError(
@@ -222,6 +224,12 @@ def write_pins(path: str | os.PathLike, pins: Mapping[tuple[str, str], tuple[str
     re-validated and replaced atomically. Returns the (id, name) pairs written.
     """
     file = Path(path)
+    if is_packaged(file):
+        raise ManifestError(
+            f"{file} is the manifest installed with anomaly-ref; pins are not written there (a "
+            f"reinstall would undo them): pass --manifest (or set ${MANIFEST_ENV}) naming the "
+            "data_manifest.json of your anomaly-ref checkout, or a copy of this file"
+        )
     doc = json.loads(file.read_text(encoding="utf-8"))
     written: list[tuple[str, str]] = []
     for art in doc["artifacts"]:

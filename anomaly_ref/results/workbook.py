@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 from .. import registry
-from ..data.paths import REPO_ROOT
+from ..data.paths import is_packaged, project_file
 from ..errors import InputError, WorkbookError
 from ..valuefmt import parse_value
 
@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 COLUMNS = ("dataset", "extractor", "model", "metric", "mean", "std")
 KEY_COLUMNS = COLUMNS[:4]
 WORKBOOK_FOLDER = "Sequential_Model_Results_XLSX"  # where the workbooks sit in the paper's repo
-DEFAULT_REFERENCE = REPO_ROOT / "reference" / "paper_results.csv"
+# The checkout's reference/paper_results.csv, or the copy installed with the package.
+DEFAULT_REFERENCE = project_file("reference/paper_results.csv")
 
 # The authors' workbooks all say "over 5 runs"; ours (report.xlsx) say how many ran.
 _HEADER_RE = re.compile(r"^=+ Summary for (?P<model>\S+) \(over (?P<runs>\d+) runs\) =+$")
@@ -297,6 +298,8 @@ def load_reference(path: str | os.PathLike | None = None) -> "pd.DataFrame":
 
     path = Path(path) if path is not None else DEFAULT_REFERENCE
     regen = "regenerate it with: anomaly-ref reference --paper-dir DIR --out " + str(path)
+    if is_packaged(path):  # never advise writing into an installed package
+        regen = "this copy came with the installed anomaly-ref: reinstall anomaly-ref (pip install --force-reinstall)"
     if not path.is_file():
         raise InputError(f"reference CSV not found: {path}; {regen}")
     try:
