@@ -110,8 +110,9 @@ class Metric:
 class Protocol:
     """One rung of the audit ladder: how windows are built, split, monitored and scored.
 
-    The rungs are ordered so that each removes one source of leakage (PROTOCOL §9) from
-    the one before; ``removes`` names it, so the drop between neighbours names its cause.
+    The rungs are ordered so that each changes one thing of the rung before (most remove one
+    source of leakage, PROTOCOL §9); ``removes`` names it. Other factors can change with it
+    (training size, what is scored): the audit report lists every factor a step changes.
     """
 
     name: str
@@ -126,7 +127,10 @@ class Protocol:
     # What early stopping watches: "test" (the paper), "val" (carved from the training
     # windows, or from training clips under clip-kfold), "none" (nothing is trained).
     monitor: str
-    removes: str = ""  # the leakage this rung removes relative to the rung before it
+    removes: str = ""  # what this rung changes relative to the rung before it
+    # clip-kfold only: the normal training clips (a dataset's Train/ videos) join every
+    # training fold; they are never tested. False: the test clips alone are split.
+    train_clips: bool = False
 
     @property
     def needs_clips(self) -> bool:
@@ -135,8 +139,14 @@ class Protocol:
 
     @property
     def needs_train_frames(self) -> bool:
-        """Features of the normal training clips are needed (the field's standard protocol)."""
-        return self.split == "normal-train"
+        """Features of the normal training clips are needed (the field's standard protocol,
+        and the supervised rung that trains on them too)."""
+        return self.split == "normal-train" or self.train_clips
+
+    @property
+    def trains_heads(self) -> bool:
+        """Supervised heads are trained (every rung but the one-class ``standard``)."""
+        return self.split != "normal-train"
 
 
 @dataclass(frozen=True)
@@ -288,12 +298,21 @@ PROTOCOLS: dict[str, Protocol] = {
             removes="windows of 10 random frames (the shuffle before windowing)",
         ),
         Protocol(
-            "strict",
-            "Temporal windows; grouped stratified k-fold over whole clips (every clip tested "
-            "once); early stopping on windows of held-out training clips; metrics on the "
-            "pooled out-of-fold predictions.",
+            "strict-test-only",
+            "Temporal windows; whole test clips held out: each run draws its own partition of "
+            "the test clips into k folds (every clip tested once per run); early stopping on "
+            "windows of held-out training clips; trained on the other test clips only; copies "
+            "of frames only ever train; scored on the original frames of the held-out clips.",
             windows="temporal", split="clip-kfold", monitor="val",
             removes="frames (and near-duplicate neighbours) of one clip on both sides of the split",
+        ),
+        Protocol(
+            "strict",
+            "As strict-test-only, and every training fold also holds the dataset's normal "
+            "training clips (Train/ videos, never tested): the supervised counterpart of the "
+            "standard rung, trained on everything it may see.",
+            windows="temporal", split="clip-kfold", monitor="val", train_clips=True,
+            removes="the shortage of training video (the normal training clips join every training fold)",
         ),
         Protocol(
             "standard",

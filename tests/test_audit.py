@@ -11,12 +11,17 @@ def test_default_ladder_skips_with_reasons_and_explicit_rungs_fail():
     config = AuditConfig()
     rungs, skipped = plan(config, Inputs(clips=False, train=False), explicit=False)
     assert rungs == ["paper", "paper-val"]
-    assert [s["protocol"] for s in skipped] == ["temporal", "strict", "standard"]
+    assert [s["protocol"] for s in skipped] == ["temporal", "strict-test-only", "strict", "standard"]
     assert "no .frames.csv sidecars" in skipped[0]["reason"]
     with pytest.raises(InputError, match=r"protocol 'temporal' cannot run: .* \(rungs that can run on these inputs: paper\)"):
         plan(AuditConfig(protocols=("paper", "temporal")), Inputs(clips=False, train=False), explicit=True)
     rungs, skipped = plan(config, Inputs(clips=True, train=True), explicit=False)
-    assert rungs == ["paper", "paper-val", "temporal", "strict", "standard"] and skipped == []
+    assert rungs == ["paper", "paper-val", "temporal", "strict-test-only", "strict", "standard"] and skipped == []
+    # test clips but no training frames: strict (which trains on them) and standard are skipped, saying why
+    rungs, skipped = plan(config, Inputs(clips=True, train=False), explicit=False)
+    assert rungs == ["paper", "paper-val", "temporal", "strict-test-only"]
+    assert [s["protocol"] for s in skipped] == ["strict", "standard"]
+    assert all("--train-source" in s["reason"] for s in skipped)
 
 
 def test_config_refuses_unknown_and_repeated_names():
@@ -30,5 +35,5 @@ def test_config_refuses_unknown_and_repeated_names():
 
 def test_fit_count_for_progress():
     config = AuditConfig(heads=("LSTM", "GRU"), protocol=ProtocolConfig(n_runs=3, n_folds=4))
-    # paper, paper-val, temporal: 1 fit per run; strict: 4; standard: none
-    assert n_fits(["paper", "paper-val", "temporal", "strict", "standard"], config) == (3 + 4) * 2 * 3
+    # paper, paper-val, temporal: 1 fit per run; strict-test-only and strict: 4 each; standard: none
+    assert n_fits(["paper", "paper-val", "temporal", "strict-test-only", "strict", "standard"], config) == (3 + 8) * 2 * 3

@@ -51,7 +51,7 @@ def _one_error_line(capsys, rc):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--protocol", "paper,leaky"], "unknown protocol 'leaky'; valid: paper, paper-val, temporal, strict, standard"),
+    (["--protocol", "paper,leaky"], "unknown protocol 'leaky'; valid: paper, paper-val, temporal, strict-test-only, strict, standard"),
     (["--head", "Transformer"], "unknown head 'Transformer'; valid: LSTM"),
     (["--scorer", "svm"], "unknown one-class scorer 'svm'; valid: knn, mahalanobis"),
     (["--runs", "0"], "--runs must be >= 1, found 0"),
@@ -73,16 +73,16 @@ def test_bad_input_is_one_line_before_any_work(tmp_path, capsys, no_extraction, 
 
 def test_features_without_sidecars_name_the_rungs_that_can_run(tmp_path, capsys):
     folder = _features_folder(tmp_path, sidecars=False)
-    rc = _audit("--source", str(folder), "--protocol", "paper,strict", "--out", str(tmp_path / "out"))
+    rc = _audit("--source", str(folder), "--protocol", "paper,strict-test-only", "--out", str(tmp_path / "out"))
     err = _one_error_line(capsys, rc)
-    assert "protocol 'strict' cannot run: it needs the clip of every frame" in err
+    assert "protocol 'strict-test-only' cannot run: it needs the clip of every frame" in err
     assert "the authors' Dropbox features have none" in err
     assert "(rungs that can run on these inputs: paper)" in err
 
 
 def test_a_class_in_too_few_clips_is_refused(tmp_path, capsys):
     folder = _features_folder(tmp_path)
-    rc = _audit("--source", str(folder), "--clips", "1,2", "--folds", "3", "--protocol", "strict",
+    rc = _audit("--source", str(folder), "--clips", "1,2", "--folds", "3", "--protocol", "strict-test-only",
                 "--out", str(tmp_path / "out"))
     assert "3 folds need at least 3 clips, found 2" in _one_error_line(capsys, rc)
 
@@ -127,17 +127,17 @@ def test_audit_of_a_feature_folder_skips_what_cannot_run(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "skipping standard: it needs the normal training frames" in text
     doc = json.loads((out / "audit.json").read_text())
-    assert doc["audit"]["protocols"] == ["paper", "paper-val", "temporal", "strict"]
+    assert doc["audit"]["protocols"] == ["paper", "paper-val", "temporal", "strict-test-only"]
     assert doc["audit"]["skipped"][0]["protocol"] == "standard"
     assert [(r["protocol"], r["head"]) for r in doc["results"]] == [
-        (p, h) for p in ("paper", "paper-val", "temporal", "strict") for h in ("LSTM", "last-frame")]
+        (p, h) for p in ("paper", "paper-val", "temporal", "strict-test-only") for h in ("LSTM", "last-frame")]
     for entry in doc["results"]:
         assert set(entry) >= {"protocol", "head", "config", "runs", "summary"}
         assert len(entry["runs"]) == 2 and set(entry["summary"]["roc_auc"]) == {"mean", "std"}
-    strict = [r for r in doc["results"] if r["protocol"] == "strict"][0]
+    strict = [r for r in doc["results"] if r["protocol"] == "strict-test-only"][0]
     assert all(len(run["folds"]) == 3 for run in strict["runs"])
     assert doc["audit"]["features"]["kind"] == "features"
-    assert (out / "audit.md").read_text().count("| `strict` |") == 1
+    assert (out / "audit.md").read_text().count("| `strict-test-only` |") == 1
     assert (out / "audit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -153,14 +153,14 @@ def test_small_audit_on_real_ped2_frames(shared, tmp_path, capsys):
     args = ["--source", str(ped2 / "ucsd_ped2_test.npz"), "--train-source", str(ped2 / "ucsd_ped2_train.npz"),
             "--clips", "1,2,4,7", "--train-clips", "1,2",
             "--head", "LSTM", "--runs", "1", "--max-epochs", "2", "--folds", "2", "--cache", str(cache)]
-    assert _audit(*args, "--protocol", "paper,strict,standard", "--out", str(out)) == 0
+    assert _audit(*args, "--protocol", "paper,strict-test-only,standard", "--out", str(out)) == 0
     doc = json.loads((out / "audit.json").read_text())
     audit = doc["audit"]
-    assert audit["protocols"] == ["paper", "strict", "standard"] and audit["skipped"] == []
+    assert audit["protocols"] == ["paper", "strict-test-only", "standard"] and audit["skipped"] == []
     assert audit["n_frames"] == 180 + 180 + 180 + 180 and audit["n_train_frames"] == 120 + 150
     assert audit["features"]["from_cache"] is False
     heads = [(r["protocol"], r["head"]) for r in doc["results"]]
-    assert heads == [("paper", "LSTM"), ("strict", "LSTM"), ("standard", "knn1"), ("standard", "mahalanobis")]
+    assert heads == [("paper", "LSTM"), ("strict-test-only", "LSTM"), ("standard", "knn1"), ("standard", "mahalanobis")]
     for entry in doc["results"]:
         auc = entry["summary"]["roc_auc"]["mean"]
         assert 0.0 <= auc <= 1.0
@@ -171,7 +171,7 @@ def test_small_audit_on_real_ped2_frames(shared, tmp_path, capsys):
     prov = doc["provenance"]
     assert str(ped2 / "ucsd_ped2_test.npz") in prov["inputs"] and "commit" in prov["git"]
     md = (out / "audit.md").read_text()
-    assert "| `paper` |" in md and "| `strict` |" in md and "knn1" in md
+    assert "| `paper` |" in md and "| `strict-test-only` |" in md and "knn1" in md
     assert (out / "audit.png").read_bytes()[:4] == b"\x89PNG"
     # a second audit of the same frames and backbone reads the cache
     assert _audit(*args, "--protocol", "paper", "--out", str(tmp_path / "again")) == 0

@@ -96,7 +96,7 @@ def test_bad_arrays_are_one_line(tmp_path, capsys, normal, anomaly, message):
     [
         (["--max-epochs", "0"], "--max-epochs must be >= 1, found 0"),
         (["--folds", "1"], "--folds must be >= 2, found 1"),
-        (["--protocol", "strict"], "--protocol strict needs the clip of every frame"),
+        (["--protocol", "strict-test-only"], "--protocol strict-test-only needs the clip of every frame"),
         (["--device", "gpu"], "--device 'gpu' is not a device"),
         (["--out", "no/such/dir/r.json"], "its folder no/such/dir does not exist"),
     ],

@@ -48,7 +48,7 @@ def test_constructed_pair_reaches_the_audit_with_its_copies(tmp_path):
     copy_windows = [i for i, s in enumerate(windows.starts) if data.copies[order][s] != "original"]
     assert copy_windows  # copies make windows of their own
     # strict: no source clip - originals or copies - on both sides of any fold
-    for split in make_splits(get_protocol("strict"), windows, win_clips, 0, config):
+    for split in make_splits(get_protocol("strict-test-only"), windows, win_clips, 0, config):
         assert not set(win_clips[split.train]) & set(win_clips[split.test])
         assert not set(win_clips[split.val]) & set(win_clips[split.test])
     # the skeleton the audit checks its splits on carries the copies too

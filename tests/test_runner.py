@@ -141,17 +141,17 @@ def test_paper_monitors_the_test_split(trace, trainer):
 
 
 @pytest.mark.parametrize("trainer", TRAINERS)
-@pytest.mark.parametrize("protocol", ["paper-val", "temporal", "strict"])
+@pytest.mark.parametrize("protocol", ["paper-val", "temporal", "strict-test-only"])
 def test_the_monitor_never_sees_a_test_window(trace, protocol, trainer):
     data = _clips()
     res = run_protocol(protocol, data, "GRU", _config(trainer))
     fits = trace()
-    n_fits = TINY.n_runs * (TINY.n_folds if protocol == "strict" else 1)
+    n_fits = TINY.n_runs * (TINY.n_folds if protocol == "strict-test-only" else 1)
     assert len(fits) == n_fits
     clip_of = dict(zip(data.X[:, 0].astype(int), data.clips))
     for monitored, test in fits:
         assert monitored and test and not monitored & test  # no test window is watched
-        if protocol == "strict":  # not even a frame, nor a clip
+        if protocol == "strict-test-only":  # not even a frame, nor a clip
             m_frames = {f for w in monitored for f in w}
             t_frames = {f for w in test for f in w}
             assert not m_frames & t_frames
@@ -161,7 +161,7 @@ def test_the_monitor_never_sees_a_test_window(trace, protocol, trainer):
 
 def test_strict_tests_every_clip_once_and_shares_no_frame(trace):
     data = _clips()
-    res = run_protocol("strict", data, "SimpleRNN", TINY)
+    res = run_protocol("strict-test-only", data, "SimpleRNN", TINY)
     for r in res.runs:
         assert len(r.folds) == TINY.n_folds
         tested = [c for f in r.folds for c in f.test_clips]
@@ -177,17 +177,17 @@ def test_strict_tests_every_clip_once_and_shares_no_frame(trace):
 def test_leakage_is_reported_per_rung():
     data = _clips()
     share = {p: run_protocol(p, data, "LSTM", TINY).runs[0].test_frames_in_train
-             for p in ("paper", "temporal", "strict")}
+             for p in ("paper", "temporal", "strict-test-only")}
     assert share["paper"] > 0.95  # shuffled frames: almost every test frame was trained on
     assert 0.3 < share["temporal"] < 1.0  # reported, not hidden
-    assert share["strict"] == 0.0
+    assert share["strict-test-only"] == 0.0
     # the windows early stopping watches: the test split itself (paper), frames shared with
     # test windows (paper-val: overlapping windows), none (strict: other clips)
-    watched = {p: run_protocol(p, data, "LSTM", TINY).runs[0] for p in ("paper", "paper-val", "strict")}
+    watched = {p: run_protocol(p, data, "LSTM", TINY).runs[0] for p in ("paper", "paper-val", "strict-test-only")}
     assert watched["paper"].test_frames_in_val == 1.0
     assert 0.0 < watched["paper-val"].test_frames_in_val < 1.0
-    assert watched["strict"].test_frames_in_val == 0.0
-    assert all(sum(f.test_classes) == f.n_test for f in watched["strict"].folds)
+    assert watched["strict-test-only"].test_frames_in_val == 0.0
+    assert all(sum(f.test_classes) == f.n_test for f in watched["strict-test-only"].folds)
 
 
 def test_too_few_windows_to_stratify_is_a_clear_error():
@@ -201,7 +201,7 @@ def test_too_few_windows_to_stratify_is_a_clear_error():
 def test_clip_rungs_need_clip_ids():
     data = _clips()
     bare = FrameFeatures(data.X, data.y)
-    for protocol in ("temporal", "strict"):
+    for protocol in ("temporal", "strict-test-only"):
         with pytest.raises(InputError, match=f"protocol '{protocol}' needs the clip of every frame"):
             run_protocol(protocol, bare, "LSTM", TINY)
     with pytest.raises(InputError, match="trains no head"):

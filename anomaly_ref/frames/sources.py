@@ -236,6 +236,17 @@ class JoinedFrames(FrameSequence):
         return self.parts[0].source_files() + self.parts[1].source_files()
 
 
+def joined_origin(clips) -> np.ndarray | None:
+    """``(n,)`` ``"train"`` / ``"test"`` of each row whose clip id follows :class:`JoinedFrames`'
+    naming (every id ``Train...`` or ``Test...``: a construction of training and test clips,
+    ``anomaly-ref extract --construction paper --train-source``), else None."""
+    ids = np.asarray(clips).astype(str)
+    train = np.char.startswith(ids, "Train")
+    if not len(ids) or not (train | np.char.startswith(ids, "Test")).all():
+        return None
+    return np.where(train, "train", "test")
+
+
 # ----------------------------------------------------------------- detection
 
 

@@ -111,6 +111,8 @@ class FrameFeatures:
     ... (a constructed pair, :mod:`anomaly_ref.frames.construction`), or None (all originals).
     A copy keeps its source's clip, so clip-grouped splits keep copies with their source;
     temporal windows run inside each (clip, copy) stream, never across two.
+    origin : (N,) ``"test"`` or ``"train"``: a frame of a test clip, or of a dataset's normal
+    training clips (which the strict rung trains on and never tests), or None (all test).
     Rows are in source order where clips are known; else normal rows, then anomaly rows.
     """
 
@@ -119,13 +121,40 @@ class FrameFeatures:
     clips: np.ndarray | None = None
     index: np.ndarray | None = None
     copies: np.ndarray | None = None
+    origin: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.X)
-        for name in ("y", "clips", "index", "copies"):
+        for name in ("y", "clips", "index", "copies", "origin"):
             value = getattr(self, name)
             if value is not None and len(value) != n:
                 raise InputError(f"FrameFeatures: X has {n} rows but {name} has {len(value)}")
+
+    def is_copy(self) -> np.ndarray:
+        """(N,) bool: the row is a copy (flip, rotation, ...) of a source frame, not the frame itself."""
+        if self.copies is None:
+            return np.zeros(len(self.X), bool)
+        return np.asarray(self.copies).astype(str) != "original"
+
+    def is_train(self) -> np.ndarray:
+        """(N,) bool: the row is a frame of a normal training clip (``origin == "train"``)."""
+        if self.origin is None:
+            return np.zeros(len(self.X), bool)
+        return np.asarray(self.origin).astype(str) == "train"
+
+    def rows(self, keep: np.ndarray) -> "FrameFeatures":
+        """The rows ``keep`` (bool mask or indices), every per-row field with them."""
+        pick = (lambda a: None if a is None else np.asarray(a)[keep])  # noqa: E731
+        return FrameFeatures(self.X[keep], self.y[keep], pick(self.clips), pick(self.index), pick(self.copies),
+                             pick(self.origin))
+
+    def source_codes(self) -> np.ndarray:
+        """(N,) int64 code of each row's source frame (clip, frame index): a copy has its
+        source's code, so overlap between train and test counts source frames, not rows."""
+        if self.clips is None or self.index is None:
+            return np.arange(len(self.X), dtype=np.int64)
+        keys = np.char.add(np.char.add(np.asarray(self.clips).astype(str), "\x00"), np.asarray(self.index).astype(str))
+        return np.unique(keys, return_inverse=True)[1].astype(np.int64)
 
     def paper_order(self) -> np.ndarray:
         """Rows in the paper's order: normal frames, then anomaly frames, each kept in order
@@ -154,6 +183,35 @@ class FrameFeatures:
         return np.lexsort((index, codes))
 
 
+TRAIN_PREFIX = "train:"  # clip ids of training clips joined to test clips: never equal to a test clip's
+
+
+def join_training(test: FrameFeatures, train: FrameFeatures | None) -> FrameFeatures:
+    """The test frames followed by the frames of normal training clips, marked
+    ``origin == "train"`` (clip ids prefixed ``train:`` so they never collide with a test
+    clip's; every clip id becomes text). Without ``train``, ``test`` as it is."""
+    if train is None:
+        return test
+    if test.clips is None or train.clips is None:
+        raise InputError("joining training clips to test clips needs the clip of every frame of both")
+    if train.X.shape[1] != test.X.shape[1]:
+        raise InputError(f"training features have dim {train.X.shape[1]}, test features {test.X.shape[1]}: "
+                         "not the same backbone")
+    if test.is_train().any():
+        raise InputError("the test source already holds normal training clips (a construction with Train "
+                         "frames): give no separate training source")
+
+    def column(a, b, fill):
+        return np.r_[np.full(len(test.X), fill, dtype=object) if a is None else np.asarray(a, dtype=object),
+                     np.full(len(train.X), fill, dtype=object) if b is None else np.asarray(b, dtype=object)]
+
+    clips = np.r_[np.asarray(test.clips).astype(str), np.char.add(TRAIN_PREFIX, np.asarray(train.clips).astype(str))]
+    index = np.r_[np.asarray(test.index), np.asarray(train.index)] if test.index is not None and train.index is not None else None
+    copies = None if test.copies is None and train.copies is None else column(test.copies, train.copies, "original").astype(str)
+    origin = np.r_[np.full(len(test.X), "test"), np.full(len(train.X), "train")]
+    return FrameFeatures(np.concatenate([test.X, train.X]), np.r_[test.y, train.y], clips, index, copies, origin)
+
+
 def pair_features(pair: FeaturePair) -> FrameFeatures:
     """The frames of a normal/anomaly pair, without clip ids (the authors' files have none)."""
     return FrameFeatures(pair.X, pair.y)
@@ -174,4 +232,7 @@ def load_frames(normal_path: str | os.PathLike, anomaly_path: str | os.PathLike)
     order = table["order"]
     if not np.array_equal(table["label"], pair.y[order]):
         raise InputError(f"{normal_path} / {anomaly_path}: the sidecars' labels disagree with the files they describe")
-    return FrameFeatures(pair.X[order], pair.y[order], table["clip"], table["index"], table.get("augmentation"))
+    from ..frames.sources import joined_origin
+
+    return FrameFeatures(pair.X[order], pair.y[order], table["clip"], table["index"], table.get("augmentation"),
+                         joined_origin(table["clip"]))

@@ -27,7 +27,7 @@ from ..errors import InputError
 from ..registry import get_scorer
 from .features import FrameFeatures
 from .metrics import binary_metrics
-from .records import ProtocolResult, RunResult
+from .records import ProtocolResult, RunResult, frame_scores
 
 Score = Callable[[np.ndarray], np.ndarray]  # (m, D) frames -> (m,) anomaly scores
 
@@ -131,4 +131,7 @@ def run_standard(test: FrameFeatures, train: FrameFeatures, scorer: str,
         test_frames_in_train=exact_shared_rows(train.X, test.X),
     )
     cfg = {**asdict(config), "scorer": scorer, "threshold": threshold, "n_train_clips": int(len(np.unique(train.clip_codes())))}
-    return ProtocolResult("standard", scorer_name(scorer, config), cfg, [run])
+    n = len(test.y)
+    table = {"run": np.zeros(n, np.int64), "fold": np.zeros(n, np.int64), "row": np.arange(n), "label": test.y,
+             "score": np.asarray(scores, np.float64), "train_share": np.zeros(n)}  # trained on normal frames only
+    return ProtocolResult("standard", scorer_name(scorer, config), cfg, [run], scores=frame_scores(table, test))

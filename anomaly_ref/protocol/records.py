@@ -8,9 +8,14 @@ and of an ``audit.json`` result.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from .metrics import summarize
+
+if TYPE_CHECKING:
+    from .features import FrameFeatures
 
 
 @dataclass
@@ -31,6 +36,7 @@ class FoldResult:
     test_frames_in_val: float
     test_classes: list[int]  # [normal, abnormal] test windows: a one-class fold has no ROC-AUC
     metrics: dict[str, float]
+    train_classes: list[int] | None = None  # [normal, abnormal] training windows (the fold's base rate)
 
 
 @dataclass
@@ -62,6 +68,10 @@ class ProtocolResult:
     head: str
     config: dict[str, Any]
     runs: list[RunResult]
+    # The out-of-fold score of every scored item (window or frame) as columns of equal length:
+    # run, fold, label, score, train_share (the fold's training base rate), clip, frame, copy,
+    # origin. Not in to_dict(): the audit writes it to scores.csv.gz.
+    scores: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def summary(self) -> dict[str, tuple[float, float]]:
@@ -75,3 +85,15 @@ class ProtocolResult:
             "runs": [asdict(r) for r in self.runs],
             "summary": {m: {"mean": mu, "std": sd} for m, (mu, sd) in self.summary.items()},
         }
+
+
+def frame_scores(table: dict[str, np.ndarray], data: "FrameFeatures") -> dict[str, np.ndarray]:
+    """A score table (``run``, ``fold``, ``row``: the frame of ``data`` an item is labelled by,
+    ``label``, ``score``) with each item's clip, frame index, copy and origin added."""
+    rows = table["row"]
+    n = len(rows)
+    pick = (lambda a, fill: np.full(n, fill) if a is None else np.asarray(a)[rows])  # noqa: E731
+    out = {k: v for k, v in table.items() if k != "row"}
+    out.update(clip=pick(data.clips, ""), frame=pick(data.index, -1), copy=pick(data.copies, "original"),
+               origin=pick(data.origin, "test"))
+    return out

@@ -25,6 +25,9 @@ class Windows:
     y: np.ndarray  # (N,) frame labels
     starts: np.ndarray  # (n,) int64 window start indices into X
     seq_len: int = SEQ_LEN
+    # (N,) the row of the source features each frame of X is (X may be reordered: shuffled,
+    # sorted by clip); None: X is the source itself. Lets a window's scores go back to frames.
+    rows: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -34,6 +37,17 @@ class Windows:
         """(n,) label of each window: the label of its last frame."""
         return self.y[self.starts + self.seq_len - 1]
 
+    @property
+    def label_rows(self) -> np.ndarray:
+        """(n,) source row of each window's last frame (the frame that gives its label)."""
+        last = self.starts + self.seq_len - 1
+        return last if self.rows is None else self.rows[last]
+
+    def frame_rows(self, idx: np.ndarray) -> np.ndarray:
+        """Source rows of every frame of the windows ``idx``, each row once."""
+        pos = np.unique((self.starts[np.asarray(idx, dtype=np.int64)][:, None] + np.arange(self.seq_len)).ravel())
+        return pos if self.rows is None else self.rows[pos]
+
     def __getitem__(self, idx) -> np.ndarray:
         """(len(idx), seq_len, D) copy of the selected windows only."""
         rows = self.starts[idx][..., None] + np.arange(self.seq_len)  # (k, T) frame indices
@@ -41,7 +55,7 @@ class Windows:
 
     def subset(self, idx: np.ndarray) -> "Windows":
         """The windows at positions ``idx``, sharing the frame array."""
-        return Windows(self.X, self.y, self.starts[np.asarray(idx)], self.seq_len)
+        return Windows(self.X, self.y, self.starts[np.asarray(idx)], self.seq_len, self.rows)
 
 
 def _check(X: np.ndarray, y: np.ndarray, seq_len: int) -> None:
@@ -67,13 +81,19 @@ def sliding_windows(X: np.ndarray, y: np.ndarray, seq_len: int = SEQ_LEN) -> Win
 
 
 def paper_sequences(
-    X: np.ndarray, y: np.ndarray, seq_len: int = SEQ_LEN, random_state: int = 42
+    X: np.ndarray, y: np.ndarray, seq_len: int = SEQ_LEN, random_state: int = 42, rows: np.ndarray | None = None
 ) -> Windows:
     """The notebooks' ``create_sequences``: ``shuffle(X, y, random_state=42)`` of the frames,
-    THEN stride-1 windows labelled by their last frame (so a window is 10 random frames)."""
+    THEN stride-1 windows labelled by their last frame (so a window is 10 random frames).
+
+    rows : (N,) the source row of each frame of X, shuffled along (one permutation for all
+    arrays, the one the notebooks' two-array shuffle draws) into :attr:`Windows.rows`.
+    """
     _check(X, y, seq_len)
-    Xs, ys = sk_shuffle(X, y, random_state=random_state)
-    return sliding_windows(Xs, ys, seq_len)
+    rows = np.arange(len(X), dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
+    Xs, ys, rs = sk_shuffle(X, y, rows, random_state=random_state)
+    w = sliding_windows(Xs, ys, seq_len)
+    return Windows(w.X, w.y, w.starts, seq_len, rs)
 
 
 def clip_window_starts(clips: np.ndarray, seq_len: int = SEQ_LEN) -> np.ndarray:
@@ -91,11 +111,12 @@ def clip_window_starts(clips: np.ndarray, seq_len: int = SEQ_LEN) -> np.ndarray:
 
 
 def temporal_windows(
-    X: np.ndarray, y: np.ndarray, clips: np.ndarray, seq_len: int = SEQ_LEN
+    X: np.ndarray, y: np.ndarray, clips: np.ndarray, seq_len: int = SEQ_LEN, rows: np.ndarray | None = None
 ) -> Windows:
     """Temporal windows built inside each clip (the strict protocol's sequences).
 
     X : (N, D) frames sorted by clip then frame index; y : (N,); clips : (N,)
+    rows : (N,) the source row of each frame of X (:attr:`Windows.rows`), or None.
     """
     _check(X, y, seq_len)
     if len(clips) != len(X):
@@ -104,4 +125,5 @@ def temporal_windows(
     runs = 1 + np.count_nonzero(clips[1:] != clips[:-1]) if len(clips) else 0
     if runs != len(np.unique(clips)):
         raise InputError("frames of each clip must be contiguous (sort by clip, then frame index)")
-    return Windows(X, y, clip_window_starts(clips, seq_len), seq_len)
+    return Windows(X, y, clip_window_starts(clips, seq_len), seq_len,
+                   None if rows is None else np.asarray(rows, np.int64))

@@ -6,12 +6,16 @@ arrays into a :class:`~anomaly_ref.protocol.sequences.Windows`, never copies of 
 - :func:`paper_split` — the notebooks' ``train_test_split(stratify=y, random_state=run)``;
 - :func:`carve_val` — a stratified validation split carved from training windows;
 - :func:`clip_folds` — grouped stratified k-fold over whole clips (every clip tested once);
+- :func:`clip_partitions` — one random partition of the clips into k folds per run, no two
+  runs alike where the clips allow (the strict rungs' repeated grouped k-fold);
 - :func:`carve_val_clips` — validation windows from whole held-out training clips;
-- :func:`leaked_frame_share` — the share of test frames that also sit in training windows.
+- :func:`leaked_frame_share` — the share of test frames (source frames: a copy counts as its
+  source) that also sit in training windows.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +23,8 @@ from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from ..errors import InputError
 from .sequences import Windows
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,83 @@ def clip_folds(labels: np.ndarray, groups: np.ndarray, n_folds: int, random_stat
     return [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(np.zeros(len(labels)), labels, groups)]
 
 
+MAX_DRAWS = 2000  # random partitions tried per run before giving up on a new, valid one
+
+
+def clip_partitions(labels: np.ndarray, groups: np.ndarray, n_folds: int, n_runs: int, *,
+                    testable: np.ndarray | None = None, always_train: np.ndarray | None = None,
+                    random_state: int = 0) -> list[list[np.ndarray]]:
+    """``n_runs`` partitions of the test clips into ``n_folds`` folds: ``[run][fold] -> clip ids``.
+
+    labels, groups : (n_windows,) label and clip id of every window.
+    testable : (n_windows,) bool, the windows a fold may test (default all); the clips
+    partitioned are those holding a testable window.
+    always_train : (n_windows,) bool, windows that train in every fold (normal training clips).
+
+    Each run's partition is drawn at random (one generator seeded ``random_state`` for all
+    runs, in run order): the test clips shuffled and dealt into folds of near-equal size.
+    A draw is kept when every fold tests both classes and trains on both, and no earlier run
+    drew the same partition; where the clips allow fewer distinct valid partitions than
+    runs, later runs repeat one (found by exhausting :data:`MAX_DRAWS` draws) and a warning
+    says so. Unlike ``StratifiedGroupKFold(shuffle=True)``, whose shuffle only breaks ties
+    (runs 2 and 3 of the real Ped2 audit drew identical folds), every run is its own draw;
+    folds are not stratified by class share, which per-fold scores do not need.
+    """
+    labels, groups = np.asarray(labels), np.asarray(groups).astype(str)
+    testable = np.ones(len(labels), bool) if testable is None else np.asarray(testable, bool)
+    always_train = np.zeros(len(labels), bool) if always_train is None else np.asarray(always_train, bool)
+    clips = np.unique(groups[testable & ~always_train])
+    _check_groups(labels[testable & ~always_train], groups[testable & ~always_train], n_folds, "strict split")
+    # Classes per clip: what its windows can test, and what all of its windows can train on.
+    tests = {c: set(labels[(groups == c) & testable & ~always_train].tolist()) for c in clips}
+    trains = {c: set(labels[groups == c].tolist()) for c in clips}
+    base = set(labels[always_train].tolist())
+    rng = np.random.default_rng(random_state)
+    seen: list[frozenset] = []
+    out = []
+    for _ in range(n_runs):
+        chosen, fallback = None, None
+        for _ in range(MAX_DRAWS):
+            order = rng.permutation(clips)
+            folds = [np.sort(order[f::n_folds]) for f in range(n_folds)]
+            valid = all(set().union(*(tests[c] for c in fold)) == {0, 1}
+                        and base.union(*(trains[c] for c in clips if c not in set(fold))) == {0, 1}
+                        for fold in folds)
+            if not valid:
+                continue
+            key = frozenset(frozenset(f.tolist()) for f in folds)
+            fallback = fallback or folds
+            if key not in seen:
+                chosen = folds
+                seen.append(key)
+                break
+        if chosen is None:
+            if fallback is None:
+                raise InputError(f"strict split: no partition of the {len(clips)} test clips into {n_folds} folds "
+                                 "tests and trains on both classes in every fold; use fewer folds (--folds)")
+            log.warning("strict split: the %d test clips allow fewer distinct valid partitions into %d folds than "
+                        "%d runs; run %d repeats one", len(clips), n_folds, n_runs, len(out))
+            chosen = fallback
+        out.append(chosen)
+    return out
+
+
+def partition_folds(groups: np.ndarray, partition: list[np.ndarray], *, testable: np.ndarray | None = None,
+                    always_train: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``[(train_idx, test_idx)]`` per fold of ``partition`` (:func:`clip_partitions`): a fold
+    tests the testable windows of its clips and trains on every window of the other clips
+    (copies included) and on the ``always_train`` windows; the untestable windows of its own
+    clips (copies of its frames) are in neither."""
+    groups = np.asarray(groups).astype(str)
+    testable = np.ones(len(groups), bool) if testable is None else np.asarray(testable, bool)
+    always_train = np.zeros(len(groups), bool) if always_train is None else np.asarray(always_train, bool)
+    out = []
+    for fold in partition:
+        held = np.isin(groups, np.asarray(fold).astype(str)) & ~always_train
+        out.append((np.flatnonzero(~held), np.flatnonzero(held & testable)))
+    return out
+
+
 def carve_val_clips(
     train_idx: np.ndarray, labels: np.ndarray, groups: np.ndarray, val_size: float, random_state: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -134,16 +217,20 @@ def carve_val_clips(
     return train_idx[tr], train_idx[val]
 
 
-def leaked_frame_share(windows: Windows, train_idx: np.ndarray, test_idx: np.ndarray) -> float:
+def leaked_frame_share(windows: Windows, train_idx: np.ndarray, test_idx: np.ndarray,
+                       source: np.ndarray | None = None) -> float:
     """Share of the frames of test windows that also sit inside some training window.
 
-    Frames are rows of ``windows.X`` (each row one frame), so this is exact for the
-    paper's shuffled windows as well as for temporal ones. 1.0 means every frame a test
-    window shows was also seen in training; 0.0 means none was.
+    source : (n_rows,) code of the source frame of every row of the features the windows
+    were built from (:meth:`~anomaly_ref.protocol.features.FrameFeatures.source_codes`):
+    a flipped copy of a test frame in a training window counts as that frame seen in
+    training. None: rows are their own source (no copies). Exact for the paper's shuffled
+    windows as for temporal ones. 1.0: every frame a test window shows was also trained
+    on; 0.0: none was.
     """
     def frames(idx: np.ndarray) -> np.ndarray:
-        starts = windows.starts[np.asarray(idx, dtype=np.int64)]
-        return np.unique((starts[:, None] + np.arange(windows.seq_len)).ravel())
+        rows = windows.frame_rows(idx)
+        return np.unique(rows if source is None else np.asarray(source)[rows])
 
     test = frames(test_idx)
     if len(test) == 0:

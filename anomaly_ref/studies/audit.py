@@ -19,10 +19,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from ..errors import InputError
-from ..protocol.features import FrameFeatures
 from .. import provenance
+from ..protocol.features import FrameFeatures, join_training
 from ..protocol.oneclass import OneClassConfig, run_standard, scorer_name
-from ..protocol.runner import ProtocolConfig, build_windows, make_splits, run_protocol
+from ..protocol.records import ProtocolResult
+from ..protocol.runner import ProtocolConfig, build_windows, make_splits, run_protocol, rung_frames, window_roles
 from ..registry import PROTOCOLS, SCORERS, get_dataset, get_head, get_protocol, get_scorer, paper_heads
 from .inputs import Source, load_features, open_input
 
@@ -89,27 +90,45 @@ def _why_not(spec, inputs: Inputs) -> str | None:
     if spec.needs_train_frames and not inputs.train:
         hint = f" ({inputs.train_hint})" if inputs.train_hint else ""
         return f"it needs the normal training frames (--train-source){hint}, and none were given"
+    if spec.train_clips and not inputs.clips:
+        return "it needs the clip of every test frame (.frames.csv sidecars)"
     if spec.needs_train_frames and not inputs.train_clips:
         return "it needs the clip of every training frame (.frames.csv sidecars)"
     return None
 
 
-def check_splits(rungs: list[str], test: FrameFeatures, config: AuditConfig) -> None:
+def rung_data(spec, test: FrameFeatures, train: FrameFeatures | None) -> FrameFeatures:
+    """The frames a supervised rung trains and tests on: the test source as given (a
+    construction with its copies and Train frames, as the notebooks had it), and for a rung
+    that trains on the normal training clips too, the training source joined to it."""
+    return join_training(test, train) if spec.train_clips else test
+
+
+def standard_data(test: FrameFeatures, train: FrameFeatures | None) -> tuple[FrameFeatures, FrameFeatures]:
+    """``(test frames, normal training frames)`` of the standard rung: the original frames of
+    the test clips, and the training source or, in a construction, its Train frames."""
+    keep = ~test.is_copy() & ~test.is_train()
+    return test.rows(keep), train if train is not None else test.rows(test.is_train())
+
+
+def check_splits(rungs: list[str], test: FrameFeatures, config: AuditConfig, train: FrameFeatures | None = None) -> None:
     """Build every run's splits of every supervised rung now (cheap), so an impossible split
     (a class in fewer clips than folds, a training fold of one clip) fails before training."""
     for name in rungs:
         spec = get_protocol(name)
-        if spec.needs_train_frames:
+        if not spec.trains_heads:
             continue
-        windows, clips = build_windows(spec, test, config.protocol)
+        data = rung_frames(spec, rung_data(spec, test, train))
+        windows, clips = build_windows(spec, data, config.protocol)
+        roles = window_roles(windows, data) if spec.split == "clip-kfold" else None
         for r in range(config.protocol.n_runs):
-            make_splits(spec, windows, clips, r, config.protocol)
+            make_splits(spec, windows, clips, r, config.protocol, roles)
 
 
 def n_fits(rungs: list[str], config: AuditConfig) -> int:
     """Model fits the supervised rungs will make (for progress bars)."""
     per_run = {n: config.protocol.n_folds if get_protocol(n).split == "clip-kfold" else 1
-               for n in rungs if not get_protocol(n).needs_train_frames}
+               for n in rungs if get_protocol(n).trains_heads}
     return sum(per_run.values()) * len(config.heads) * config.protocol.n_runs
 
 
@@ -121,17 +140,20 @@ def run_audit(
     *,
     device: str = "cpu",
     on_fit: Callable[[], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Every rung of ``rungs`` × head (× scorer for ``standard``): result entries in ladder order."""
+) -> list[ProtocolResult]:
+    """Every rung of ``rungs`` × head (× scorer for ``standard``), in ladder order; each
+    result carries its out-of-fold score table (``ProtocolResult.scores``)."""
     results = []
     for name in rungs:
         spec = get_protocol(name)
-        if spec.needs_train_frames:
+        if not spec.trains_heads:
+            frames, normal = standard_data(test, train)
             for scorer in config.scorers:
-                results.append(run_standard(test, train, scorer, config.oneclass).to_dict())
+                results.append(run_standard(frames, normal, scorer, config.oneclass))
             continue
+        data = rung_data(spec, test, train)
         for head in config.heads:
-            results.append(run_protocol(spec, test, head, config.protocol, device=device, on_fit=on_fit).to_dict())
+            results.append(run_protocol(spec, data, head, config.protocol, device=device, on_fit=on_fit))
     return results
 
 
@@ -166,14 +188,18 @@ def prepare(source, dataset: str, backbone: str, config: AuditConfig = AuditConf
     test = open_input(source, spec.key, backbone, clips)
     train = open_input(train_source, spec.key, backbone, train_clips) if train_source is not None else None
     hint = f"for {spec.title}: $ANOMALY_REF_SHARED/data/{spec.train_frames_file}" if spec.train_frames_file else ""
-    inputs = Inputs(clips=test.clips is not None, train=train is not None,
+    if train is not None and test.has_train_rows:
+        raise InputError(f"{test.path} already holds the normal training clips (a construction with Train frames): "
+                         "drop --train-source")
+    inputs = Inputs(clips=test.clips is not None, train=train is not None or test.has_train_rows,
                     train_clips=train is None or train.clips is not None, train_hint=hint)
     rungs, skipped = plan(config, inputs, explicit=explicit)
-    if train is not None and "standard" in rungs and (train.labels != 0).any():
+    needs_train = any(get_protocol(n).needs_train_frames for n in rungs)
+    if train is not None and needs_train and (train.labels != 0).any():
         raise InputError(f"training frames {train.path}: {int((train.labels != 0).sum())} are labelled abnormal; "
-                         "the standard rung trains on normal frames only")
-    check_splits(rungs, test.skeleton(), config)
-    return Plan(config, spec.key, backbone, pretrained, test, train if "standard" in rungs else None, rungs, skipped)
+                         "the standard and strict rungs train on them as normal frames only")
+    check_splits(rungs, test.skeleton(), config, train.skeleton() if train is not None and needs_train else None)
+    return Plan(config, spec.key, backbone, pretrained, test, train if needs_train else None, rungs, skipped)
 
 
 def execute(p: Plan, *, cache=None, fast: bool = False, device: str = "cpu", progress: bool = False) -> dict[str, Any]:
@@ -186,7 +212,7 @@ def execute(p: Plan, *, cache=None, fast: bool = False, device: str = "cpu", pro
         config={"audit": asdict(p.config), "dataset": p.dataset, "backbone": p.backbone, "pretrained": p.pretrained,
                 "source": str(p.test.path), "train_source": str(p.train.path) if p.train else None,
                 "fast": fast, "rungs": p.rungs},
-        seeds={n: p.config.protocol.seeds(n) for n in p.rungs if not get_protocol(n).needs_train_frames},
+        seeds={n: p.config.protocol.seeds(n) for n in p.rungs if get_protocol(n).trains_heads},
         inputs=[f for s in (p.test, p.train) if s is not None for f in s.files(p.backbone)],
         device=device,
     )

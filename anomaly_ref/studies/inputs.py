@@ -33,6 +33,7 @@ class Source:
     rows: np.ndarray  # (n,) positions of the selected frames in the source
     frames: Any = None  # the FrameSequence (frame sources only)
     copies: np.ndarray | None = None  # (n,) augmentation per row of a constructed pair, or None
+    origin: np.ndarray | None = None  # (n,) "train"/"test" per row of a construction with Train clips, or None
 
     @property
     def is_features(self) -> bool:
@@ -51,7 +52,12 @@ class Source:
     def skeleton(self) -> FrameFeatures:
         """Labels and clips with a dummy (n, 1) feature: enough to check splits before extracting."""
         return FrameFeatures(np.zeros((len(self.labels), 1), np.float32), self.labels, self.clips, self.index,
-                             self.copies)
+                             self.copies, self.origin)
+
+    @property
+    def has_train_rows(self) -> bool:
+        """The source itself holds frames of normal training clips (a paper construction)."""
+        return self.origin is not None and bool((np.asarray(self.origin) == "train").any())
 
 
 def feature_files(folder: Path, backbone: str) -> tuple[Path, Path]:
@@ -64,7 +70,7 @@ def open_input(path: str | os.PathLike, dataset: str, backbone: str, clips: list
     """Open ``path`` (frames, or a folder of feature files for ``backbone``), keeping only
     the frames of ``clips`` (compared as text) when given."""
     from ..data.featurefiles import read_pair_sidecars
-    from ..frames.sources import open_source
+    from ..frames.sources import joined_origin, open_source
 
     path = Path(path)
     normal, anomaly = feature_files(path, backbone)
@@ -98,7 +104,8 @@ def open_input(path: str | os.PathLike, dataset: str, backbone: str, clips: list
             raise InputError(f"{path}: clips {missing} not found; it has clips {', '.join(dict.fromkeys(have))}")
         rows = np.flatnonzero(np.isin(have, clips))
     sel = lambda a: None if a is None else a[rows]  # noqa: E731
-    return Source(path, labels[rows], sel(cl), sel(index), rows, frames, sel(copies))
+    origin = joined_origin(cl) if cl is not None and frames is None else None
+    return Source(path, labels[rows], sel(cl), sel(index), rows, frames, sel(copies), sel(origin))
 
 
 def load_features(src: Source, backbone: str, *, pretrained: bool = True, cache=None, fast: bool = False,
@@ -113,8 +120,7 @@ def load_features(src: Source, backbone: str, *, pretrained: bool = True, cache=
         if len(src.rows) != len(data.y):
             keep = np.zeros(len(data.y), bool)
             keep[src.rows] = True
-            data = FrameFeatures(data.X[keep], data.y[keep], data.clips[keep], data.index[keep],
-                                 None if data.copies is None else data.copies[keep])
+            data = data.rows(keep)
         return data, {"kind": "features", "files": [str(normal), str(anomaly)]}
     from ..extraction.cache import extract_cached
 
