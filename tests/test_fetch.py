@@ -630,7 +630,7 @@ def test_cli_fetch_success_and_verify(server, make_manifest, cache, wb_bytes, ca
     server.route(ZIP_PATH, Reply(make_zip(folder_arrays())))
     server.route(WB_ROUTE, Reply(wb_bytes))
     manifest = str(make_manifest())
-    rc = main(["fetch", "--dataset", DS, "--extractor", EXTRACTOR, "--manifest", manifest,
+    rc = main(["fetch", "--dataset", DS, "--backbone", EXTRACTOR, "--manifest", manifest,
                "--cache", str(cache), "--retries", "0", "--no-progress"])
     out = capsys.readouterr().out.splitlines()
     assert rc == 0 and out == [str(cache / "features" / DS / NORMAL), str(cache / "features" / DS / ANOMALY),

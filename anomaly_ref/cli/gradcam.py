@@ -8,6 +8,7 @@ import argparse
 def register(subparsers) -> None:
     # From the registry, not extraction/studies.gradcam: those load pytorch-grad-cam and torch.
     from ..registry import BACKBONES, DATASETS, GRADCAM_FORMULAS, GRADCAM_TARGETS, MASKS_SUFFIX
+    from ._checks import add_backbone_option
 
     p = subparsers.add_parser(
         "gradcam",
@@ -18,15 +19,20 @@ def register(subparsers) -> None:
             "and/or the textbook one (all formulas from one backward pass). Writes gradcam.json (kind "
             "'gradcam': summary, per-frame scores, provenance), gradcam.md, overlays/*.png and "
             "contact_sheet.png into --out. With --score, each map is scored against the pixel masks "
-            "(pointing game, pixel ROC-AUC, top-k%% IoU) beside a centre-prior and a motion baseline. "
+            "(pointing game, pixel ROC-AUC, top-k% IoU) beside a centre-prior and a motion baseline. "
             "Backbones whose pretrained weights cannot be loaded here run with random weights (seeded), "
             "and the output says so."
+        ),
+        epilog=(
+            "example: anomaly-ref gradcam --source $ANOMALY_REF_SHARED/data/ucsd_ped2/ucsd_ped2_test.npz "
+            "--dataset ped2 --backbone tf_efficientnet_lite0 --target both --formula both --frames 16 --score "
+            "--out gradcam-ped2"
         ),
     )
     p.add_argument("--source", required=True, help="frames: an .npz of $ANOMALY_REF_SHARED/data, a UCSD Test/ "
                                                    "folder, an Avenue root, or normal/ + abnormal/ folders")
     p.add_argument("--dataset", required=True, choices=list(DATASETS), help="dataset name recorded per frame")
-    p.add_argument("--backbone", required=True, choices=list(BACKBONES))
+    add_backbone_option(p, BACKBONES, "backbone whose maps to compute", required=True)
     p.add_argument("--target", choices=[*GRADCAM_TARGETS, "both"], default="paper",
                    help="paper: untrained 2-class head, larger logit (default); anomaly-head: logistic head "
                         "fitted on the other clips (odd/even clip numbers); both")
