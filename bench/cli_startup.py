@@ -39,7 +39,9 @@ def cli(src: Path, *argv: str, env: dict | None = None) -> float:
     """Wall seconds of ``python -m anomaly_ref ARGV`` (``src`` first on the path); fails loudly."""
     env = {**os.environ, "PYTHONPATH": str(src), **(env or {})}
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "anomaly_ref", *argv], env=env, capture_output=True, text=True)
+    # cwd: not the checkout, which `python -m` would put before ``src`` on the path
+    proc = subprocess.run([sys.executable, "-m", "anomaly_ref", *argv], env=env, capture_output=True, text=True,
+                          cwd=tempfile.gettempdir())
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"anomaly-ref {' '.join(argv)} exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
@@ -77,7 +79,7 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         times = {label: [cli(args.src, *argv) for _ in range(args.repeats)] for label, argv in cases.items()}
         load_after = os.getloadavg()[0]
-    git = git_state()
+    git = git_state(args.src)  # of the copy timed (None for an exported tree: say which commit it is)
     print(f"commit {git.get('commit')} (dirty: {git.get('dirty')}), package from {args.src}; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
           f"load average {load_before:.2f} before, {load_after:.2f} after; {args.repeats} runs each, wall seconds\n")

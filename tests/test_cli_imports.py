@@ -48,7 +48,8 @@ def probe(argv: list[str] | None, **env: str) -> dict:
     the forbidden modules it loaded."""
     path = os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH")) if p)
     proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(argv), *FORBIDDEN], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": path, **env})
+                          text=True, timeout=120, cwd=SRC,  # `-c` puts the cwd first on the path
+                          env={**os.environ, "PYTHONPATH": path, **env})
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.splitlines()[-1])
 
