@@ -102,7 +102,8 @@ DATASETS = ", ".join(repr(d) for d in registry.DATASETS)
      ["argument --backbone/--extractor: invalid choice: 'resnet50'", "'convnext_tiny'", "'coatnet_0_rw_224'"]),
     (["gradcam", "--source", "s", "--dataset", "ped2", "--backbone", "repvgg_a0", "--out", "o", "--formula", "x"],
      ["argument --formula: invalid choice: 'x'", "'paper', 'gradcam++', 'both'"]),
-    (["manifest", "verify", "--dataset", "ped9"], ["invalid choice: 'ped9'", "see 'anomaly-ref manifest verify --help'"]),
+    (["manifest", "verify", "--dataset", "ped9"],
+     ["invalid choice: 'ped9'", "see 'anomaly-ref manifest verify --help'"]),
     (["frobnicate"], ["argument COMMAND: invalid choice: 'frobnicate'", "'audit'", "see 'anomaly-ref --help'"]),
     (["audit"], ["the following arguments are required: --source, --dataset, --backbone, --out"]),
 ], ids=["audit-dataset", "reproduce-backbone", "gradcam-formula", "manifest-dataset", "command", "required"])
