@@ -332,6 +332,13 @@ SCORERS: dict[str, Scorer] = {
     )
 }
 
+# Grad-CAM++ (PROTOCOL §8; :mod:`anomaly_ref.extraction.gradcam`, :mod:`anomaly_ref.studies.gradcam`).
+# Here, not there, because the CLI lists them at parse time: importing those modules loads
+# pytorch-grad-cam, torch and OpenCV, seconds of start-up for `anomaly-ref --help`.
+GRADCAM_FORMULAS = ("paper", "gradcam++")  # the notebooks' channel weights; the textbook ones
+GRADCAM_TARGETS = ("paper", "anomaly-head")  # untrained 2-class head; cross-fitted anomaly head
+MASKS_SUFFIX = "_masks.npz"  # pixel masks beside a frame source: ucsd_ped2_test.npz -> ucsd_ped2_test_masks.npz
+
 T = TypeVar("T")
 
 

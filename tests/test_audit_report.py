@@ -210,7 +210,8 @@ def test_markdown_has_title_paragraph_table_rungs_and_provenance():
     assert md.startswith("# Leakage audit: UCSD Ped2, tf_efficientnet_lite0 (random weights)\n")
     assert "a drop of 0.2900" in md and "| `strict` |" in md
     assert f"- `paper`: {registry.PROTOCOLS['paper'].description}" in md and "- `temporal`" not in md
-    assert "git abc123 (clean)" in md and "2025-01-02T03:04:05+00:00" in md
+    # the time as every report shows one (valuefmt.utc_text); audit.json keeps the ISO 8601 stamp
+    assert "git abc123 (clean)" in md and "- run at: 2025-01-02 03:04 UTC" in md and "+00:00" not in md
     assert "`anomaly-ref audit --dataset ped2`" in md and "/home/u" not in md
     assert "1234.5 s" in md
 

@@ -77,8 +77,22 @@ def test_pickle_is_refused_not_executed(tmp_path):
         load_array(p)
 
 
-def test_not_an_npy_file(tmp_path):
+def _zip_bytes(tmp_path) -> bytes:
+    np.savez(tmp_path / "x.npz", a=np.ones(3))
+    return (tmp_path / "x.npz").read_bytes()
+
+
+@pytest.mark.parametrize("content, found", [
+    (lambda t: b"root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1\n", r"text: 'root:x:0:0:root:/root:/bin/bash'"),
+    (lambda t: b"", r"an empty file"),
+    (_zip_bytes, r"a zip archive \(an \.npz\?\)"),
+    (lambda t: pickle.dumps([1, 2, 3]), r"a Python pickle \(refused: loading one runs code\)"),
+    (lambda t: bytes(range(200, 256)), r"binary data starting with c8 c9 ca cb cc cd ce cf"),
+    (lambda t: "ünïcödé text".encode() * 5, r"text: 'ünïcödé text"),
+], ids=["text", "empty", "npz", "pickle", "binary", "utf8-text"])
+def test_a_file_that_is_no_npy_is_said_to_be_what_it_is(tmp_path, content, found):
+    # numpy, falling back to pickle, calls every such file "pickled (object) data" (issue 24).
     p = tmp_path / "junk.npy"
-    p.write_bytes(pickle.dumps([1, 2, 3]))
-    with pytest.raises(InputError, match=r"junk\.npy.*not a readable \.npy array|pickled"):
+    p.write_bytes(content(tmp_path))
+    with pytest.raises(InputError, match=rf"^features file '.*junk\.npy' is not a \.npy array file: found {found}"):
         load_array(p)

@@ -326,7 +326,8 @@ def test_unpinned_member_with_wrong_array(server, make_manifest, cache, array, r
 def test_npy_that_is_not_an_array_file(server, make_manifest, cache):
     files = {**folder_arrays(), NORMAL: b"<html>Dropbox error page</html>"}
     server.route(ZIP_PATH, Reply(make_zip(files)))
-    with pytest.raises(FetchError, match=r"format: expected a \.npy array file, found not a \.npy array file"):
+    # the file said to be what it is (issue 24), not only "not a .npy array file"
+    with pytest.raises(FetchError, match=r"format: expected a \.npy array file, found text: '<html>Dropbox error page"):
         get_features(make_manifest(), cache)
     assert cache_files(cache) == set()
 
@@ -629,7 +630,7 @@ def test_cli_fetch_success_and_verify(server, make_manifest, cache, wb_bytes, ca
     server.route(ZIP_PATH, Reply(make_zip(folder_arrays())))
     server.route(WB_ROUTE, Reply(wb_bytes))
     manifest = str(make_manifest())
-    rc = main(["fetch", "--dataset", DS, "--extractor", EXTRACTOR, "--manifest", manifest,
+    rc = main(["fetch", "--dataset", DS, "--backbone", EXTRACTOR, "--manifest", manifest,
                "--cache", str(cache), "--retries", "0", "--no-progress"])
     out = capsys.readouterr().out.splitlines()
     assert rc == 0 and out == [str(cache / "features" / DS / NORMAL), str(cache / "features" / DS / ANOMALY),

@@ -154,6 +154,10 @@ def test_cli_on_the_real_lite0_results(tmp_path, capsys):
     assert main(["report", str(OLD_REPRODUCE), str(OLD_AUDIT), "--dataset", "ped2", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "ped2: 5 configurations (5 ran): 0 cells within tolerance, 0 outside, 25 without a published figure" in text
+    # the audit's rungs and headline drop, as report.md leads with them (issue 24)
+    assert "leakage audit UCSD Ped2, tf_efficientnet_lite0: 5 of 5 rungs run. Mean ROC-AUC of the paper's " \
+           "recurrent heads (LSTM, GRU, LSTM_GRU, SimpleRNN): 0.9961 under 'paper'; 0.4617 under 'strict', " \
+           "a drop of 0.5344." in text
     page = (out / "report.html").read_text()
     assert "Leakage audit: UCSD Ped2, tf_efficientnet_lite0" in page
     assert OLD_REPRODUCE.name in page and "7dedfbc015347892f5a39ae5206531761ffcbb7b5cdc57c5698737eed6f5b029" in page

@@ -7,7 +7,7 @@ import pytest
 from anomaly_ref.errors import InputError
 from anomaly_ref.frames.base import FrameSequence
 from anomaly_ref.studies.gradcam import GradcamConfig, neighbour_row, select_rows
-from anomaly_ref.results.gradcam_report import scores_table, versus_motion
+from anomaly_ref.results.gradcam_report import scores_table, to_markdown, versus_motion
 
 
 def test_select_rows_is_a_uniform_subsample_of_abnormal_frames():
@@ -42,3 +42,12 @@ def test_table_and_verdict_against_motion():
     assert "`paper/paper`: beats motion on pointing game (" in verdict
     assert "`anomaly-head/paper`: beats motion on pixel ROC-AUC, top-k% IoU" in verdict
     assert "centre-prior" not in verdict
+
+
+def test_markdown_shows_the_run_time_as_every_report_does():
+    doc = {"config": {"backbone": "repvgg_a0", "weights": "random", "target_layer": "conv", "frames": 2,
+                      "abnormal_frames": 4, "rows_rule": "every 2nd"},
+           "throughput": {"maps_per_s": 1.0, "device": "cpu", "batch_size": 2, "counts": "2 maps"},
+           "provenance": {"argv": ["anomaly-ref", "gradcam"], "git": {"commit": "abc", "dirty": False},
+                          "utc": "2026-12-07T17:15:02+00:00"}}
+    assert "- commit abc (dirty: False), run at 2026-12-07 17:15 UTC" in to_markdown(doc)

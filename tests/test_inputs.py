@@ -5,8 +5,10 @@ into another."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from anomaly_ref.data.featurefiles import write_paper_files
+from anomaly_ref.errors import InputError
 from anomaly_ref.frames.construction import Meta, plan
 from anomaly_ref.protocol.runner import ProtocolConfig, build_windows, make_splits
 from anomaly_ref.registry import get_protocol
@@ -62,3 +64,12 @@ def test_pairs_without_copies_are_unchanged(tmp_path):
     data, _ = load_features(src, BACKBONE)
     assert src.copies is None and data.copies is None
     assert (data.stream_codes() == data.clip_codes()).all()
+
+
+def test_a_feature_file_that_is_no_npy_is_said_to_be_what_it_is(tmp_path):
+    # Without sidecars the rows are counted from the .npy headers, never by np.load (issue 24).
+    np.save(tmp_path / f"anomaly_features_{BACKBONE}.npy", np.zeros((3, 2), np.float32))
+    (tmp_path / f"normal_features_{BACKBONE}.npy").write_text("normal,features\n1,2\n")
+    with pytest.raises(InputError, match=rf"normal_features_{BACKBONE}\.npy: expected a \.npy array file, "
+                                         r"found text: 'normal,features'"):
+        open_input(tmp_path, "ped2", BACKBONE)

@@ -2,7 +2,8 @@
 
 Each check returns the value to use or raises :class:`~anomaly_ref.errors.InputError`
 with a message that names the flag, the value found and what to do, so the CLI prints
-one ``error:`` line instead of a traceback. No ``register`` here: this is not a subcommand.
+one ``error:`` line instead of a traceback. The options several subcommands share are
+added here too, so they are spelled once. No ``register`` here: this is not a subcommand.
 """
 
 from __future__ import annotations
@@ -64,6 +65,19 @@ def check_min(name: str, value: int, minimum: int) -> int:
     if value < minimum:
         raise InputError(f"{name} must be >= {minimum}, found {value}")
     return value
+
+
+def add_backbone_option(parser, names, what: str, *, required: bool = False, alias: bool = False) -> None:
+    """``--backbone NAME`` (``args.backbone``), one of ``names``; ``what`` says what it picks.
+
+    ``alias``: ``--extractor`` is accepted too, the name ``reproduce``, ``report`` and
+    ``fetch`` used before every subcommand said ``--backbone`` (commands recorded in
+    reference/*.md and result files keep working).
+    """
+    flags = ("--backbone", "--extractor") if alias else ("--backbone",)
+    older = "; --extractor is its older name" if alias else ""
+    parser.add_argument(*flags, dest="backbone", metavar="NAME", choices=list(names), required=required,
+                        help=f"{what} (one of: {', '.join(names)}{older})")
 
 
 def add_trainer_options(parser) -> None:

@@ -7,7 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     from ..registry import BACKBONES, DATASETS, HEADS, PROTOCOLS, SCORERS
-    from ._checks import add_trainer_options
+    from ._checks import add_backbone_option, add_trainer_options
 
     p = sub.add_parser(
         "audit",
@@ -31,8 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="test frames (an .npz of $ANOMALY_REF_SHARED/data, a UCSD Test/ folder, an Avenue root, "
                         "normal/ + abnormal/ folders) or a folder of extracted feature files with .frames.csv sidecars")
     p.add_argument("--train-source", help="normal training frames (or their feature folder) for the standard rung")
-    p.add_argument("--dataset", required=True, choices=list(DATASETS))
-    p.add_argument("--backbone", required=True, choices=list(BACKBONES))
+    p.add_argument("--dataset", required=True, choices=list(DATASETS),
+                   help="dataset the frames belong to (its label layout, clips and published anchors)")
+    add_backbone_option(p, BACKBONES, "backbone that extracts the features", required=True)
     p.add_argument("--protocol", action="append", metavar="NAMES",
                    help=f"rungs, comma-separated or repeated (default: all of {', '.join(PROTOCOLS)})")
     p.add_argument("--head", action="append", metavar="NAME",

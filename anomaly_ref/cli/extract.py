@@ -7,6 +7,7 @@ import argparse
 
 def register(subparsers) -> None:
     from ..registry import BACKBONES, DATASETS
+    from ._checks import add_backbone_option
 
     p = subparsers.add_parser(
         "extract",
@@ -25,12 +26,16 @@ def register(subparsers) -> None:
             "params); random copies use --seed, recorded. --plan writes the sidecars and prints the "
             "counts without running a backbone."
         ),
+        epilog=(
+            "example: anomaly-ref extract --source $ANOMALY_REF_SHARED/data/ucsd_ped2/ucsd_ped2_test.npz "
+            "--dataset ped2 --backbone tf_efficientnet_lite0 --fast --out features-ped2"
+        ),
     )
     p.add_argument("--source", required=True,
                    help="an .npz of $ANOMALY_REF_SHARED/data, a UCSD Test/ folder, an Avenue root, "
                         "or a folder with normal/ and abnormal/")
     p.add_argument("--dataset", required=True, choices=list(DATASETS), help="dataset name recorded per frame")
-    p.add_argument("--backbone", required=True, choices=list(BACKBONES))
+    add_backbone_option(p, BACKBONES, "backbone to run", required=True)
     p.add_argument("--construction", choices=["frames", "paper"], default="frames",
                    help="frames: each frame once (default); paper: the authors' construction (PROTOCOL §1)")
     p.add_argument("--train-source", help="paper, UCSD: the training clips (an .npz or a UCSD Train/ folder)")

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..registry import DATASETS, paper_backbones
+from ._checks import add_backbone_option
 
 WHAT = ("features", "workbook")
 MANIFEST_HELP = ("data_manifest.json (default: $ANOMALY_REF_MANIFEST, else the checkout's, else the copy "
@@ -42,9 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "dataset into the cache, verifying every file against data_manifest.json. "
             "Prints the verified paths. See docs/fetch.md."
         ),
+        epilog="example: anomaly-ref fetch --dataset ped2 --backbone convnext_tiny --only features",
     )
-    p.add_argument("--dataset", required=True, choices=list(DATASETS))
-    p.add_argument("--extractor", choices=paper_backbones(), help="only this backbone's two feature files")
+    p.add_argument("--dataset", required=True, choices=list(DATASETS), help="dataset whose files to fetch")
+    add_backbone_option(p, paper_backbones(), "only this backbone's two feature files (default: all six)",
+                        alias=True)
     p.add_argument("--only", choices=WHAT, help="only the features or only the workbook (default: both)")
     add_source_options(p)
     p.add_argument(
@@ -76,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
     if args.only in (None, "features"):
         art = man.artifact(f"features/{args.dataset}")
         wanted = (
-            [art.feature(args.extractor, "normal"), art.feature(args.extractor, "anomaly")]
-            if args.extractor else list(art.members)
+            [art.feature(args.backbone, "normal"), art.feature(args.backbone, "anomaly")]
+            if args.backbone else list(art.members)
         )
         jobs.append((art, wanted, source))
     if args.only in (None, "workbook"):

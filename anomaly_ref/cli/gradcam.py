@@ -6,9 +6,9 @@ import argparse
 
 
 def register(subparsers) -> None:
-    from ..extraction.gradcam import FORMULAS
-    from ..registry import BACKBONES, DATASETS
-    from ..studies.gradcam import MASKS_SUFFIX, TARGETS
+    # From the registry, not extraction/studies.gradcam: those load pytorch-grad-cam and torch.
+    from ..registry import BACKBONES, DATASETS, GRADCAM_FORMULAS, GRADCAM_TARGETS, MASKS_SUFFIX
+    from ._checks import add_backbone_option
 
     p = subparsers.add_parser(
         "gradcam",
@@ -19,19 +19,24 @@ def register(subparsers) -> None:
             "and/or the textbook one (all formulas from one backward pass). Writes gradcam.json (kind "
             "'gradcam': summary, per-frame scores, provenance), gradcam.md, overlays/*.png and "
             "contact_sheet.png into --out. With --score, each map is scored against the pixel masks "
-            "(pointing game, pixel ROC-AUC, top-k%% IoU) beside a centre-prior and a motion baseline. "
+            "(pointing game, pixel ROC-AUC, top-k% IoU) beside a centre-prior and a motion baseline. "
             "Backbones whose pretrained weights cannot be loaded here run with random weights (seeded), "
             "and the output says so."
+        ),
+        epilog=(
+            "example: anomaly-ref gradcam --source $ANOMALY_REF_SHARED/data/ucsd_ped2/ucsd_ped2_test.npz "
+            "--dataset ped2 --backbone tf_efficientnet_lite0 --target both --formula both --frames 16 --score "
+            "--out gradcam-ped2"
         ),
     )
     p.add_argument("--source", required=True, help="frames: an .npz of $ANOMALY_REF_SHARED/data, a UCSD Test/ "
                                                    "folder, an Avenue root, or normal/ + abnormal/ folders")
     p.add_argument("--dataset", required=True, choices=list(DATASETS), help="dataset name recorded per frame")
-    p.add_argument("--backbone", required=True, choices=list(BACKBONES))
-    p.add_argument("--target", choices=[*TARGETS, "both"], default="paper",
+    add_backbone_option(p, BACKBONES, "backbone whose maps to compute", required=True)
+    p.add_argument("--target", choices=[*GRADCAM_TARGETS, "both"], default="paper",
                    help="paper: untrained 2-class head, larger logit (default); anomaly-head: logistic head "
                         "fitted on the other clips (odd/even clip numbers); both")
-    p.add_argument("--formula", choices=[*FORMULAS, "both"], default="paper",
+    p.add_argument("--formula", choices=[*GRADCAM_FORMULAS, "both"], default="paper",
                    help="Grad-CAM++ weights: the notebooks' (paper, default) or the textbook/pytorch-grad-cam "
                         "one (gradcam++); both: both from one pass, and their difference measured")
     which = p.add_mutually_exclusive_group()
@@ -55,9 +60,9 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
-    from ..extraction.gradcam import FORMULAS
     from ..results.gradcam_report import write_gradcam
-    from ..studies.gradcam import TARGETS, GradcamConfig, study
+    from ..registry import GRADCAM_FORMULAS, GRADCAM_TARGETS
+    from ..studies.gradcam import GradcamConfig, study
     from ._checks import check_min, check_out_path, resolve_device
 
     device = resolve_device(args.device)
@@ -70,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{out / 'gradcam.json'} exists; use --force to replace it, or choose another --out")
     config = GradcamConfig(
         backbone=args.backbone,
-        targets=TARGETS if args.target == "both" else (args.target,),
-        formulas=FORMULAS if args.formula == "both" else (args.formula,),
+        targets=GRADCAM_TARGETS if args.target == "both" else (args.target,),
+        formulas=GRADCAM_FORMULAS if args.formula == "both" else (args.formula,),
         pretrained=not args.random_weights, layer=args.layer, batch_size=args.batch_size, device=device,
         seed=args.seed, score=args.score,
     )

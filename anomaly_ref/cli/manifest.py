@@ -14,14 +14,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "manifest",
         help="validate data_manifest.json, verify the cache, pin sha256 values",
         description="Check data_manifest.json and the cache against it. See docs/fetch.md.",
+        epilog="example: anomaly-ref manifest verify --dataset ped2",
     )
-    sub = p.add_subparsers(dest="manifest_command", metavar="ACTION", required=True)
+    sub = p.add_subparsers(dest="manifest_command", metavar="ACTION", required=True, help="what to do:")
 
-    v = sub.add_parser("validate", help="check the manifest against its schema and the registry")
+    v = sub.add_parser("validate", help="check the manifest against its schema and the registry",
+                       epilog="example: anomaly-ref manifest validate --manifest data_manifest.json")
     v.add_argument("--manifest", help=MANIFEST_HELP)
     v.set_defaults(func=run_validate)
 
-    c = sub.add_parser("verify", help="re-hash the cache: ok / missing / mismatch / unpinned per file")
+    c = sub.add_parser("verify", help="re-hash the cache: ok / missing / mismatch / unpinned per file",
+                       epilog="example: anomaly-ref manifest verify --dataset ped2 --require-all")
     add_source_options(c, download=False)
     c.add_argument("--dataset", action="append", choices=list(DATASETS), help="only this dataset (repeatable)")
     c.add_argument("--require-pinned", action="store_true", default=None,
@@ -31,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     pin = sub.add_parser(
         "pin", help="record the sha256 of verified, unpinned cached members into the manifest (a checkout's, or "
-                    "--manifest; never the copy installed with anomaly-ref)")
+                    "--manifest; never the copy installed with anomaly-ref)",
+        epilog="example: anomaly-ref manifest pin --dataset ped2 --manifest data_manifest.json")
     add_source_options(pin, download=False)
     pin.add_argument("--dataset", action="append", choices=list(DATASETS), help="only this dataset (repeatable)")
     pin.set_defaults(func=run_pin)

@@ -7,6 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     from ..registry import BACKBONES, DATASETS
+    from ._checks import add_backbone_option
 
     p = sub.add_parser(
         "report",
@@ -30,25 +31,29 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help='tolerance rule, e.g. "abs=0.01,nstd=3" (the default)')
     p.add_argument("--dataset", choices=list(DATASETS),
                    help="dataset of reproduce files that do not record one (written before they did)")
-    p.add_argument("--extractor", choices=list(BACKBONES),
-                   help="extractor of reproduce files that record none and whose feature-file names do not say")
+    add_backbone_option(p, BACKBONES, "backbone of reproduce files that record none and whose feature-file "
+                        "names do not say", alias=True)
     p.add_argument("--title", default=None, help="the page's title")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from ..results import caserecords, full_report
+    from ..results.audit_report import finding
     from ..results.compare import Tolerance
     from ._checks import check_out_path
 
     out = check_out_path(args.out)
     report = full_report.build(caserecords.expand(args.results), Tolerance.parse(args.tolerance), dataset=args.dataset,
-                               extractor=args.extractor, title=args.title or full_report.TITLE)
+                               extractor=args.backbone, title=args.title or full_report.TITLE)
     paths = full_report.write(report, out)
     for t in report.tallies:
         c = t.cells
         print(f"{t.dataset}: {t.configurations} configurations ({t.ran} ran): {c['ok']} cells within tolerance, "
               f"{c['off']} outside, {c['unpublished']} without a published figure; {c['error']} failed, "
               f"{c['not run']} not run")
+    for f in report.files:
+        if f.kind == "audit":  # its rungs and headline drop; Markdown's `code` quotes read as 'code' here
+            print(finding(f.section).replace("`", "'"))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0

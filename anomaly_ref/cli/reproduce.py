@@ -7,7 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     from ..registry import DATASETS, HEADS, PROTOCOLS, paper_backbones
-    from ._checks import add_trainer_options
+    from ._checks import add_backbone_option, add_trainer_options
     from .fetch import add_source_options
 
     p = sub.add_parser(
@@ -22,15 +22,15 @@ def register(sub: argparse._SubParsersAction) -> None:
             "strict) read the .frames.csv sidecars that 'anomaly-ref extract' writes."
         ),
         epilog=(
-            "example: anomaly-ref reproduce --normal normal_features_convnext_tiny.npy "
-            "--anomaly anomaly_features_convnext_tiny.npy --head LSTM --out lstm.json"
+            "example: anomaly-ref reproduce --dataset ped2 --backbone convnext_tiny --head all --out ped2.json "
+            "(or, on files: --normal normal_features_convnext_tiny.npy --anomaly anomaly_features_convnext_tiny.npy)"
         ),
     )
-    src = p.add_argument_group("features: either two files, or a dataset and extractor to fetch")
+    src = p.add_argument_group("features: either two files, or a dataset and backbone to fetch")
     src.add_argument("--normal", metavar="N.npy", help="normal_features_<backbone>.npy (N0, D)")
     src.add_argument("--anomaly", metavar="A.npy", help="anomaly_features_<backbone>.npy (N1, D)")
     src.add_argument("--dataset", choices=list(DATASETS), help="fetch the authors' features of this dataset")
-    src.add_argument("--extractor", choices=paper_backbones(), help="backbone whose features to fetch")
+    add_backbone_option(src, paper_backbones(), "backbone whose features to fetch", alias=True)
     add_source_options(src)  # --manifest, --cache, --mirror, --offline, ... as for fetch
     p.add_argument(
         "--head", action="append", metavar="NAME",
@@ -86,7 +86,7 @@ def _run(args: argparse.Namespace) -> int:
     out = check_out_path(args.out) if args.out else None
     normal, anomaly = _feature_paths(args)
     data = reproduce.load(normal, anomaly, config.protocol)
-    fetched = bool(args.dataset and args.extractor)
+    fetched = bool(args.dataset and args.backbone)
     reference = None
     if fetched:
         from ..results.workbook import load_reference
@@ -96,7 +96,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"features: {n_normal} normal + {len(data.y) - n_normal} anomaly frames, dim {data.X.shape[1]}")
     protocol = get_protocol(config.protocol)
     print(f"protocol: {protocol.name} ({protocol.description})")
-    published = {head: reference is not None and paper_summary(reference, args.dataset, args.extractor, head)
+    published = {head: reference is not None and paper_summary(reference, args.dataset, args.backbone, head)
                  for head in config.heads}
 
     def show(head, res):
@@ -106,9 +106,9 @@ def _run(args: argparse.Namespace) -> int:
             print(format_diff(diff(res.summary, published[head])))
 
     # "kind", "dataset" and "extractor" let 'anomaly-ref report' read the file on its own
-    # (the extractor is known from --extractor or the paper's feature-file names).
+    # (the extractor is known from --backbone or the paper's feature-file names).
     doc = reproduce.run(data, config, inputs=[normal, anomaly], device=device, dataset=args.dataset,
-                        extractor=args.extractor or reproduce.extractor_of_files(normal),
+                        extractor=args.backbone or reproduce.extractor_of_files(normal),
                         construction=reproduce.construction_of_files(normal, fetched), on_result=show)
     for entry in doc["results"]:  # the published figures travel with ours, for the reader
         if published[entry["head"]]:
@@ -123,14 +123,14 @@ def _feature_paths(args: argparse.Namespace):
     from ..errors import InputError
 
     if args.normal or args.anomaly:
-        if not (args.normal and args.anomaly) or args.dataset or args.extractor:
-            raise InputError("give both --normal and --anomaly, or --dataset and --extractor (not a mix)")
+        if not (args.normal and args.anomaly) or args.dataset or args.backbone:
+            raise InputError("give both --normal and --anomaly, or --dataset and --backbone (not a mix)")
         return args.normal, args.anomaly
-    if not (args.dataset and args.extractor):
-        raise InputError("no features given: use --normal N.npy --anomaly A.npy, or --dataset D --extractor E")
+    if not (args.dataset and args.backbone):
+        raise InputError("no features given: use --normal N.npy --anomaly A.npy, or --dataset D --backbone B")
     from ..data import fetch
 
     return fetch.features(  # every download option of add_source_options, as for 'fetch'
-        args.dataset, args.extractor, cache=args.cache, manifest=args.manifest, mirror=args.mirror,
+        args.dataset, args.backbone, cache=args.cache, manifest=args.manifest, mirror=args.mirror,
         offline=args.offline, require_pinned=args.require_pinned, retries=args.retries, timeout=args.timeout,
     )

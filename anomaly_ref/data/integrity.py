@@ -48,10 +48,40 @@ class Check:
     sha256: str | None = None  # as found on disk (None when missing or rejected early)
 
 
+NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every .npy file (numpy.lib.format)
+_PICKLE = b"\x80"  # protocol 2+ pickles start with PROTO (0x80) and the protocol number
+
+
+def describe_head(head: bytes) -> str:
+    """What a file holds, in words, from its first bytes (64 are plenty): for the error that
+    says a file given as a ``.npy`` array is something else (``"text: 'root:x:0:0:root'"``,
+    ``"an empty file"``, ``"a zip archive (an .npz?)"``), not numpy's own guess ("pickled data")."""
+    if not head:
+        return "an empty file"
+    if head.startswith(NPY_MAGIC):
+        return "a .npy file"
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "a zip archive (an .npz?)"
+    if head[:1] == _PICKLE and len(head) > 1 and head[1] <= 5:
+        return "a Python pickle (refused: loading one runs code)"
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return "an HDF5 file"
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip-compressed data"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a character cut at the end of ``head`` is still text
+        text = head[: exc.start].decode("utf-8") if exc.start >= len(head) - 3 else ""
+    if text.strip() and all(c.isprintable() or c in "\t\r\n" for c in text):
+        return f"text: {text.strip().splitlines()[0][:40]!r}"
+    return f"binary data starting with {head[:8].hex(' ')} (a .npy file starts with {NPY_MAGIC!r})"
+
+
 def read_npy_header(path: str | os.PathLike) -> NpyHeader:
     """Parse the header of a ``.npy`` file without reading its data.
 
-    Raises :class:`InputError` if the file is not a version 1/2 ``.npy`` file.
+    Raises :class:`InputError` if the file is not a version 1/2 ``.npy`` file; its message
+    says what the file is instead (:func:`describe_head`) or that the .npy header is damaged.
     """
     with open(path, "rb") as f:
         return parse_npy_header(f)
@@ -69,9 +99,15 @@ def parse_npy_header(f: BinaryIO) -> NpyHeader:
         elif version == (2, 0):
             shape, fortran, dtype = npformat.read_array_header_2_0(f)
         else:
-            raise InputError(f"unsupported .npy format version {version}")
+            raise InputError(f"a .npy file of unsupported format version {version}")
     except (ValueError, TypeError, SyntaxError) as exc:  # bad magic, bad header dict, header too long
-        raise InputError(f"not a .npy array file ({exc})") from None
+        head = b""
+        if f.seekable():  # say what the file is (text, a zip, ...), not only that it is no .npy
+            f.seek(start)
+            head = f.read(64)
+        if head.startswith(NPY_MAGIC) or not f.seekable():
+            raise InputError(f"a damaged .npy header ({exc})") from None
+        raise InputError(describe_head(head)) from None
     return NpyHeader(tuple(int(n) for n in shape), np.dtype(dtype), bool(fortran), f.tell() - start)
 
 

@@ -29,13 +29,13 @@ import numpy as np
 from pytorch_grad_cam import GradCAMPlusPlus
 
 from ..errors import InputError
+from ..registry import GRADCAM_FORMULAS as FORMULAS  # named in the registry: the CLI lists them without torch
 
 if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger(__name__)
 
-FORMULAS = ("paper", "gradcam++")
 OVERLAY_ALPHA = 0.4  # the paper's heat-map weight in its overlays (JET colour map)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.integrity import NPY_MAGIC, describe_head
 from ..errors import InputError
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,11 @@ def load_array(path: str | os.PathLike, role: str = "features") -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{role} file {str(path)!r} does not exist")
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if not head.startswith(NPY_MAGIC):  # else numpy, falling back to pickle, calls any file "pickled data"
+        raise InputError(f"{role} file {str(path)!r} is not a .npy array file: found {describe_head(head)}; "
+                         "give the .npy file np.save wrote")
     try:
         arr = np.load(path, allow_pickle=False)
     except ValueError as exc:  # numpy refuses object arrays with allow_pickle=False

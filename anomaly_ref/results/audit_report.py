@@ -27,7 +27,7 @@ from typing import Any
 from .. import registry
 from ..errors import InputError
 from ..fileio import atomic_write_text, dumps_json, replacing
-from ..valuefmt import format_value
+from ..valuefmt import format_value, utc_text
 
 NA = "n/a"
 DASH = "—"  # a cell that does not apply: heads on the one-class rung, scorers on supervised rungs
@@ -359,7 +359,7 @@ def _provenance(doc: Doc) -> list[str]:
     wall = audit.get("wall_seconds")
     lines = [
         f"- code: git {git.get('commit') or 'unknown'} ({dirty})",
-        f"- run at (UTC): {prov.get('utc') or 'unknown'}",
+        f"- run at: {utc_text(prov.get('utc'))}",
         f"- command: `{command}`",
         f"- wall time: {f'{wall:.1f} s' if wall is not None else 'unknown'}",
     ]
@@ -389,6 +389,12 @@ def rung_summary(doc: Doc) -> str:
     if counts["absent"]:
         parts.append("not in the audit: " + ", ".join(counts["absent"]))
     return "; ".join(parts)
+
+
+def finding(doc: Doc) -> str:
+    """The audit in one line, for a summary (``report.md``, ``anomaly-ref report``'s output):
+    ``"leakage audit UCSD Ped2, lite0: 5 of 5 rungs run. Mean ROC-AUC ... a drop of 0.53."``"""
+    return f"leakage audit {title(doc)}: {rung_summary(doc)}. {headline(doc)}"
 
 
 def report_section(doc: Doc) -> str:

@@ -70,12 +70,10 @@ def build(paths: Sequence[str | os.PathLike], tolerance: Tolerance | None = None
 
 def _markdown(rows: Sequence[Row], title: str, audits: Sequence[sources.Loaded]) -> str:
     """The diff table, led by each audit's rungs and headline and followed by its ladder."""
-    from .audit_report import headline, report_section, rung_summary
-    from .audit_report import title as audit_title
+    from .audit_report import finding, report_section
 
     docs = [f.section for f in audits]
-    findings = [f"leakage audit {audit_title(d)}: {rung_summary(d)}. {headline(d)}" for d in docs]
-    return to_markdown(list(rows), title, findings, [report_section(d) for d in docs])
+    return to_markdown(list(rows), title, [finding(d) for d in docs], [report_section(d) for d in docs])
 
 
 def write(report: Report, out_dir: str | os.PathLike) -> dict[str, Path]:

@@ -18,6 +18,7 @@ import numpy as np
 from ..extraction.gradcam import overlay
 from ..extraction.localisation import SCORES
 from ..fileio import atomic_write_text, dumps_json, replacing
+from ..valuefmt import utc_text
 
 SCORE_TITLES = {"pointing_game": "pointing game", "pixel_auc": "pixel ROC-AUC", "topk_iou": "top-k% IoU"}
 OUTLINE_RGB = (255, 255, 255)  # mask outline colour on the overlays
@@ -91,7 +92,7 @@ def to_markdown(doc: Mapping) -> str:
     if prov:
         parts += ["## Provenance", "",
                   f"- command: `{shlex.join(prov.get('argv', []))}`",
-                  f"- commit {git.get('commit')} (dirty: {git.get('dirty')}), {prov.get('utc')}",
+                  f"- commit {git.get('commit')} (dirty: {git.get('dirty')}), run at {utc_text(prov.get('utc'))}",
                   f"- wall time {doc.get('wall_seconds', 'n/a')} s", ""]
     return "\n".join(parts)
 

@@ -12,12 +12,11 @@ import base64
 import html
 import re
 import shlex
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .. import registry
-from ..valuefmt import format_value
+from ..valuefmt import format_value, utc_now_text, utc_text
 from .compare import Tolerance
 from .report import METRIC_TITLES, Row, reason
 from .sources import Entry, Loaded
@@ -94,19 +93,6 @@ def _matrix(dataset: str, protocol: str, entries: Sequence[Entry], rows: Sequenc
     return {"protocol": protocol, "backbones": backbones, "heads": heads, "cells": cells, "compared": compared}
 
 
-UTC_FORMAT = "%Y-%m-%d %H:%M UTC"  # one notation for every time the page shows
-
-
-def utc_text(stamp: str | None) -> str:
-    """An ISO 8601 time (``2026-12-07T17:15:02+00:00``, as result files record it) as
-    ``2026-12-07 17:15 UTC``; a value that is not such a time is shown as it is."""
-    try:
-        t = datetime.fromisoformat(str(stamp))
-    except ValueError:
-        return str(stamp or "unknown")
-    return (t.astimezone(timezone.utc) if t.tzinfo else t).strftime(UTC_FORMAT)  # naive: the suite writes UTC
-
-
 def _audit_section(f: Loaded) -> dict:
     """An audit file's section, and its line of the summary (rungs and headline)."""
     from .audit_report import headline, ladder_paragraph, ladder_table, plot_ladder, rung_summary, title
@@ -149,7 +135,7 @@ def context(files: Sequence[Loaded], entries: Sequence[Entry], rows: Sequence[Ro
     from .. import __version__
     from ..provenance import git_state
 
-    written = {"version": __version__, "git": git_state(), "utc": datetime.now(timezone.utc).strftime(UTC_FORMAT)}
+    written = {"version": __version__, "git": git_state(), "utc": utc_now_text()}
     return {"title": title, "csp": CSP, "written": written, "tallies": tallies, "tolerance": tolerance_words(tolerance),
             "datasets": datasets, "audits": audits, "gradcams": gradcams, "provenance": provenance,
             "metrics": registry.METRICS, "metric_titles": METRIC_TITLES, "fmt": lambda v: format_value(*v) if v else "—"}

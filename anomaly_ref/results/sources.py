@@ -163,7 +163,7 @@ def _result_entry(e: Any, i: int, ctx: Context, dataset: str | None, extractor: 
         raise ctx.error(f"{where}: names no dataset (written before result files recorded it): "
                         "give --dataset for such files")
     if not extractor:
-        raise ctx.error(f"{where}: names no extractor and its inputs do not say: give --extractor for such files")
+        raise ctx.error(f"{where}: names no extractor and its inputs do not say: give --backbone for such files")
     for k in ("head", "protocol"):
         if k not in e:
             raise ctx.error(f"{where}: missing key {k!r}")

@@ -31,13 +31,11 @@ from ..extraction import localisation
 from ..extraction.gradcam import FORMULAS, GradCAMPlusPlusMaps, check_formula, classifier, target_layer, untrained_head
 from ..frames.base import FrameSequence
 from ..frames.masks import Masks
-from ..registry import get_backbone
+from ..registry import GRADCAM_TARGETS as TARGETS, MASKS_SUFFIX, get_backbone  # the CLI lists them without torch
 
 log = logging.getLogger(__name__)
 
-TARGETS = ("paper", "anomaly-head")
 BASELINES = ("centre-prior", "motion")
-MASKS_SUFFIX = "_masks.npz"  # ucsd_ped2_test.npz -> ucsd_ped2_test_masks.npz beside it
 
 
 @dataclass(frozen=True)

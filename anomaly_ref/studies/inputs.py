@@ -66,6 +66,18 @@ def feature_files(folder: Path, backbone: str) -> tuple[Path, Path]:
     return folder / paper_name(0, backbone), folder / paper_name(1, backbone)
 
 
+def _rows(path: Path) -> int:
+    """Rows of a feature file, read from its .npy header: no data loaded, no pickle unpickled,
+    and a file that is no .npy array said to be what it is."""
+    from ..data.integrity import read_npy_header
+
+    try:
+        shape = read_npy_header(path).shape
+    except InputError as exc:
+        raise InputError(f"{path}: expected a .npy array file, found {exc}") from None
+    return shape[0] if shape else 0  # a 0-d array: refused with its shape when the features load
+
+
 def open_input(path: str | os.PathLike, dataset: str, backbone: str, clips: list[str] | None = None) -> Source:
     """Open ``path`` (frames, or a folder of feature files for ``backbone``), keeping only
     the frames of ``clips`` (compared as text) when given."""
@@ -86,7 +98,7 @@ def open_input(path: str | os.PathLike, dataset: str, backbone: str, clips: list
             labels, cl, index = table["label"], table["clip"], table["index"]
             copies = table.get("augmentation")
         else:
-            n0, n1 = (np.load(p, mmap_mode="r").shape[0] for p in (normal, anomaly))
+            n0, n1 = (_rows(p) for p in (normal, anomaly))
             labels, cl, index = np.r_[np.zeros(n0, np.int64), np.ones(n1, np.int64)], None, None
             copies = None
         frames = None
