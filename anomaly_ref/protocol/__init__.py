@@ -13,6 +13,10 @@ epochs, seeds, the measured train/test frame overlap).
 - :mod:`.batched` — K fits of one head at once (the default trainer);
 - :mod:`.adam` — Keras' Adam arithmetic, for one model or K stacked ones;
 - :mod:`.metrics` — accuracy, precision, recall, F1, ROC-AUC; mean ± population std;
+- :mod:`.rocauc` — weighted ROC-AUC for many weight or label vectors after one sort;
+- :mod:`.stats` — out-of-fold score tables: per-fold, rank-pooled, raw pooled and within-clip
+  AUC, clip-bootstrap intervals, paired differences, mean ± both stds;
+- :mod:`.nulls` — chance references: the base-rate scorer, a clip label-permutation null;
 - :mod:`.records` — what a run records (fold, run, protocol results);
 - :mod:`.runner` — a supervised rung of the ladder: windows, splits, fits, scores per run;
 - :mod:`.oneclass` — the ``standard`` rung: one-class scorers fit on normal training clips;
