@@ -131,6 +131,10 @@ class Protocol:
     # clip-kfold only: the normal training clips (a dataset's Train/ videos) join every
     # training fold; they are never tested. False: the test clips alone are split.
     train_clips: bool = False
+    # clip-kfold only: what a fold tests: "originals" (original frames of test clips: copies
+    # and training-clip frames only ever train) or "all" (every window of its clips: the
+    # construction's shortcut probes, whose labels are "is a copy" / "is a Train frame").
+    tests: str = "originals"
 
     @property
     def needs_clips(self) -> bool:

@@ -128,7 +128,7 @@ def test_audit_of_a_feature_folder_skips_what_cannot_run(tmp_path, capsys):
     assert "skipping standard: it needs the normal training frames" in text
     doc = json.loads((out / "audit.json").read_text())
     assert doc["audit"]["protocols"] == ["paper", "paper-val", "temporal", "strict-test-only"]
-    assert doc["audit"]["skipped"][0]["protocol"] == "standard"
+    assert [s["protocol"] for s in doc["audit"]["skipped"]] == ["strict", "standard"]
     assert [(r["protocol"], r["head"]) for r in doc["results"]] == [
         (p, h) for p in ("paper", "paper-val", "temporal", "strict-test-only") for h in ("LSTM", "last-frame")]
     for entry in doc["results"]:
@@ -153,20 +153,27 @@ def test_small_audit_on_real_ped2_frames(shared, tmp_path, capsys):
     args = ["--source", str(ped2 / "ucsd_ped2_test.npz"), "--train-source", str(ped2 / "ucsd_ped2_train.npz"),
             "--clips", "1,2,4,7", "--train-clips", "1,2",
             "--head", "LSTM", "--runs", "1", "--max-epochs", "2", "--folds", "2", "--cache", str(cache)]
-    assert _audit(*args, "--protocol", "paper,strict-test-only,standard", "--out", str(out)) == 0
+    assert _audit(*args, "--protocol", "paper,strict-test-only,strict,standard", "--out", str(out)) == 0
     doc = json.loads((out / "audit.json").read_text())
     audit = doc["audit"]
-    assert audit["protocols"] == ["paper", "strict-test-only", "standard"] and audit["skipped"] == []
+    assert audit["protocols"] == ["paper", "strict-test-only", "strict", "standard"] and audit["skipped"] == []
     assert audit["n_frames"] == 180 + 180 + 180 + 180 and audit["n_train_frames"] == 120 + 150
     assert audit["features"]["from_cache"] is False
     heads = [(r["protocol"], r["head"]) for r in doc["results"]]
-    assert heads == [("paper", "LSTM"), ("strict-test-only", "LSTM"), ("standard", "knn1"), ("standard", "mahalanobis")]
+    assert heads == [("paper", "LSTM"), ("strict-test-only", "LSTM"), ("strict", "LSTM"), ("standard", "knn1"),
+                     ("standard", "mahalanobis")]
     for entry in doc["results"]:
         auc = entry["summary"]["roc_auc"]["mean"]
         assert 0.0 <= auc <= 1.0
     strict = doc["results"][1]["runs"][0]
     assert sorted(c for f in strict["folds"] for c in f["test_clips"]) == [1, 2, 4, 7]
     assert strict["test_frames_in_train"] == 0.0
+    # strict trains on the two normal training clips too: more training windows, the same test clips
+    with_train = doc["results"][2]["runs"][0]
+    assert sorted(c for f in with_train["folds"] for c in f["test_clips"]) == ["1", "2", "4", "7"]
+    assert with_train["test_frames_in_train"] == 0.0
+    assert with_train["n_train"] > strict["n_train"]
+    assert audit["comparable"]["rung"] == "strict"  # beside standard on the same frames
     assert doc["results"][0]["runs"][0]["test_frames_in_train"] > 0.9  # the paper's leak, measured
     prov = doc["provenance"]
     assert str(ped2 / "ucsd_ped2_test.npz") in prov["inputs"] and "commit" in prov["git"]

@@ -54,6 +54,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (extraction and training)")
     p.add_argument("--cache", help="extraction cache folder (default: $ANOMALY_REF_CACHE, else the platform cache dir)")
     add_trainer_options(p)
+    p.add_argument("--resamples", type=int, default=1000,
+                   help="clip-bootstrap resamples of every interval (default 1000)")
+    p.add_argument("--permutations", type=int, default=200,
+                   help="label permutations of every chance band (default 200)")
+    p.add_argument("--no-probes", action="store_true",
+                   help="on a constructed source, skip the shortcut probes (heads trained to tell copies and "
+                        "Train-clip frames from the rest)")
     p.add_argument("--seed", type=int, default=0,
                    help="model/dropout seed of run 0; run r uses seed+r, strict's fold f seed+r+1000f (default 0)")
     p.add_argument("--out", required=True, help="output folder for audit.json, audit.md, audit.png; its parent must exist")
@@ -80,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from ..protocol.runner import ProtocolConfig
     from ..registry import SCORERS, get_head, get_protocol, get_scorer, paper_heads
     from ..studies import audit
+    from ..studies.audit_stats import StatsConfig
     from ..results.audit_report import write_audit
     from ._checks import check_min, check_out_path, resolve_device, train_config
 
@@ -88,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     heads = _names(args.head, get_head, paper_heads()) or list(audit.DEFAULT_HEADS)
     scorers = _names(args.scorer, get_scorer) or list(SCORERS)
     for flag, value, low in (("--runs", args.runs, 1), ("--max-epochs", args.max_epochs, 1),
-                             ("--folds", args.folds, 2), ("--knn-k", args.knn_k, 1)):
+                             ("--folds", args.folds, 2), ("--knn-k", args.knn_k, 1),
+                             ("--resamples", args.resamples, 100), ("--permutations", args.permutations, 100)):
         check_min(flag, value, low)
     if args.smooth < 0:
         raise InputError(f"--smooth must be >= 0 frames, found {args.smooth}")
@@ -104,11 +113,15 @@ def run(args: argparse.Namespace) -> int:
         protocol=ProtocolConfig(n_runs=args.runs, model_seed=args.seed, n_folds=args.folds,
                                 train=train_config(args)),
         oneclass=OneClassConfig(knn_k=args.knn_k, smooth=args.smooth),
+        stats=StatsConfig(n_resamples=args.resamples, n_permutations=args.permutations, seed=args.seed),
+        probes=not args.no_probes,
     )
 
     def say_skipped(plan):
         for s in plan.skipped:
             print(f"skipping {s['protocol']}: {s['reason']}")
+        for s in plan.probes_skipped:
+            print(f"skipping the {s['probe']} probe: {s['reason']}")
 
     doc = audit.run(args.source, args.dataset, args.backbone, config, train_source=args.train_source,
                     clips=_names([args.clips]) or None, train_clips=_names([args.train_clips]) or None,

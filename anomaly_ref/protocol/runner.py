@@ -94,12 +94,14 @@ def build_windows(protocol: Protocol, data: FrameFeatures, config: ProtocolConfi
     raise InputError(f"protocol {protocol.name!r} has no windows ({protocol.windows}): it trains no head")
 
 
-def window_roles(windows: Windows, data: FrameFeatures) -> tuple[np.ndarray, np.ndarray]:
+def window_roles(windows: Windows, data: FrameFeatures, protocol: Protocol | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(testable, always_train)``, (n_windows,) bool each: a window may be tested when its
     last frame is an original frame of a test clip; windows of normal training clips train
     in every fold. (A temporal window lies in one (clip, copy) stream: its last frame speaks
-    for all of it.)"""
+    for all of it.) A protocol that ``tests == "all"`` tests every window of a held-out clip."""
     rows = windows.label_rows
+    if protocol is not None and protocol.tests == "all":
+        return np.ones(len(rows), bool), np.zeros(len(rows), bool)
     train = data.is_train()[rows]
     return ~data.is_copy()[rows] & ~train, train
 
@@ -153,7 +155,7 @@ def run_protocol(
         )
     data = rung_frames(spec, data)
     windows, clips = build_windows(spec, data, config)
-    roles = window_roles(windows, data) if spec.split == "clip-kfold" else None
+    roles = window_roles(windows, data, spec) if spec.split == "clip-kfold" else None
     jobs = [(r, split) for r in range(config.n_runs) for split in make_splits(spec, windows, clips, r, config, roles)]
     seeds = [config.model_seed + r + FOLD_SEED_STRIDE * split.fold for r, split in jobs]
     models = [create_head(head, windows.X.shape[1], seq_len=config.seq_len, config=config.head, random_state=seed)

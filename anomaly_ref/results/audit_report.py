@@ -423,26 +423,52 @@ def to_markdown(doc: Doc) -> str:
     return "\n".join(lines) + "\n"
 
 
+SCORES_FILE = "scores.csv.gz"
+
+
+def scores_blob(table) -> bytes:
+    """The score table as gzip'd CSV, byte-identical for identical tables (no gzip time stamp)."""
+    import io
+
+    buf = io.BytesIO()
+    table.to_csv(buf, index=False, compression={"method": "gzip", "mtime": 0}, float_format="%.9g")
+    return buf.getvalue()
+
+
 def write_audit(doc: Doc, out_dir: str | Path) -> dict[str, Path]:
-    """``audit.json``, ``audit.md`` and ``audit.png`` under ``out_dir``, all or none.
+    """``audit.json``, ``audit.md``, ``audit.png`` and (when the document carries its score
+    table, a pandas DataFrame under ``"scores"``) ``scores.csv.gz`` under ``out_dir``, all or none.
 
     Everything is rendered in memory first; the files are then moved into place together,
     so a failure leaves any earlier audit in the folder as it was (a rendering failure saves
     the document alone as ``audit.unrendered.json``). ``out_dir`` is created
-    if missing; its parent must exist. Returns ``{"json": path, "md": path, "png": path}``.
+    if missing; its parent must exist. ``audit.json`` names the score file and its sha256.
+    Returns ``{"json": path, "md": path, "png": path[, "scores": path]}``.
     """
+    import hashlib
+
     out = Path(out_dir)
     if not out.parent.is_dir():
         raise InputError(f"cannot write the audit to {out}: its parent folder {out.parent} does not exist")
+    doc = dict(doc)
+    table = doc.pop("scores", None)
+    blobs: dict[str, bytes] = {}
+    if table is not None:
+        blobs["scores"] = scores_blob(table)
+        doc["audit"] = dict(doc["audit"]) | {"scores_file": SCORES_FILE,
+                                              "scores_sha256": hashlib.sha256(blobs["scores"]).hexdigest(),
+                                              "scores_rows": int(len(table))}
     text = dumps_json(doc)  # NaN (an undefined ROC-AUC) becomes null
     try:
-        blobs = {"json": text.encode("utf-8"), "md": to_markdown(doc).encode("utf-8"), "png": plot_ladder(doc)}
+        blobs = {"json": text.encode("utf-8"), "md": to_markdown(doc).encode("utf-8"), "png": plot_ladder(doc)} | blobs
     except Exception as exc:  # a rendering bug must not lose hours of fits: keep the results
         out.mkdir(exist_ok=True)
         keep = atomic_write_text(out / "audit.unrendered.json", text)
+        if "scores" in blobs:
+            (out / SCORES_FILE).write_bytes(blobs["scores"])
         raise RuntimeError(f"rendering the audit failed ({type(exc).__name__}: {exc}); its results are saved in "
                            f"{keep}: write_audit(json.load(open(path)), out_dir) renders them again") from exc
-    paths = {kind: out / f"audit.{kind}" for kind in blobs}
+    paths = {kind: out / (SCORES_FILE if kind == "scores" else f"audit.{kind}") for kind in blobs}
     out.mkdir(exist_ok=True)
     with replacing(list(paths.values())) as temps:
         for temp, blob in zip(temps, blobs.values()):

@@ -25,8 +25,11 @@ from ..protocol.oneclass import OneClassConfig, run_standard, scorer_name
 from ..protocol.records import ProtocolResult
 from ..protocol.runner import ProtocolConfig, build_windows, make_splits, run_protocol, rung_frames, window_roles
 from ..registry import PROTOCOLS, SCORERS, get_dataset, get_head, get_protocol, get_scorer, paper_heads
+from . import probes
+from .audit_stats import StatsConfig, describe, probe_entries, score_table
 from .inputs import Source, load_features, open_input
 
+AUDIT_FORMAT = 2  # 2: strict trains on the normal training clips too (format 1's strict is strict-test-only)
 DEFAULT_HEADS = (*paper_heads(), "Dense", "last-frame")  # the paper's four, the baseline, the control
 
 
@@ -37,6 +40,8 @@ class AuditConfig:
     scorers: tuple[str, ...] = tuple(SCORERS)  # one-class scorers of the standard rung
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     oneclass: OneClassConfig = field(default_factory=OneClassConfig)
+    stats: StatsConfig = field(default_factory=StatsConfig)  # intervals and chance bands
+    probes: bool = True  # on a constructed source (copies, Train frames): train the shortcut probes too
 
     def __post_init__(self):
         for kind, names, get in (("protocol", self.protocols, get_protocol), ("head", self.heads, get_head),
@@ -120,7 +125,7 @@ def check_splits(rungs: list[str], test: FrameFeatures, config: AuditConfig, tra
             continue
         data = rung_frames(spec, rung_data(spec, test, train))
         windows, clips = build_windows(spec, data, config.protocol)
-        roles = window_roles(windows, data) if spec.split == "clip-kfold" else None
+        roles = window_roles(windows, data, spec) if spec.split == "clip-kfold" else None
         for r in range(config.protocol.n_runs):
             make_splits(spec, windows, clips, r, config.protocol, roles)
 
@@ -172,6 +177,8 @@ class Plan:
     train: Source | None  # opened only when the standard rung runs
     rungs: list[str]  # in ladder order
     skipped: list[dict[str, str]]  # {"protocol", "reason"} of default rungs the inputs cannot support
+    probes: list[str] = field(default_factory=list)  # shortcut probes to train (a constructed source)
+    probes_skipped: list[dict[str, str]] = field(default_factory=list)  # {"probe", "reason"}
 
 
 def prepare(source, dataset: str, backbone: str, config: AuditConfig = AuditConfig(), *, train_source=None,
@@ -198,8 +205,11 @@ def prepare(source, dataset: str, backbone: str, config: AuditConfig = AuditConf
     if train is not None and needs_train and (train.labels != 0).any():
         raise InputError(f"training frames {train.path}: {int((train.labels != 0).sum())} are labelled abnormal; "
                          "the standard and strict rungs train on them as normal frames only")
-    check_splits(rungs, test.skeleton(), config, train.skeleton() if train is not None and needs_train else None)
-    return Plan(config, spec.key, backbone, pretrained, test, train if needs_train else None, rungs, skipped)
+    skeleton = test.skeleton()
+    check_splits(rungs, skeleton, config, train.skeleton() if train is not None and needs_train else None)
+    targets, probes_skipped = probes.plan(skeleton, config.protocol) if config.probes else ([], [])
+    return Plan(config, spec.key, backbone, pretrained, test, train if needs_train else None, rungs, skipped,
+                targets, probes_skipped)
 
 
 def execute(p: Plan, *, cache=None, fast: bool = False, device: str = "cpu", progress: bool = False) -> dict[str, Any]:
@@ -223,20 +233,53 @@ def execute(p: Plan, *, cache=None, fast: bool = False, device: str = "cpu", pro
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=n_fits(p.rungs, p.config), desc="fits", unit="fit")
+        extra = len(p.probes) * len(p.config.heads) * p.config.protocol.n_runs * p.config.protocol.n_folds
+        bar = tqdm(total=n_fits(p.rungs, p.config) + extra, desc="fits", unit="fit")
+    on_fit = bar.update if bar else None
     try:
-        results = run_audit(test, train, p.config, p.rungs, device=device, on_fit=bar.update if bar else None)
+        results = run_audit(test, train, p.config, p.rungs, device=device, on_fit=on_fit)
+        trained = probes.train_probes(test, p.probes, p.config.heads, p.config.protocol, device=device, on_fit=on_fit)
     finally:
         if bar:
             bar.close()
+    table = score_table(results)
+    t1 = time.perf_counter()
+    statistics = describe(results, table, test, p.config.stats)
+    shortcut = {"scored": probes.score_shortcuts(table), "trained": probe_entries(trained, test, p.config.stats),
+                "targets": probes.TARGETS, "skipped": p.probes_skipped} if _construction(test) else None
+    entries = [r.to_dict() | {"stats": statistics["entries"][f"{r.protocol}/{r.head}"]} for r in results]
+    n_train = int(len(train.y)) if train is not None else int(test.is_train().sum())
     audit = {
-        "dataset": p.dataset, "backbone": p.backbone, "pretrained": p.pretrained, "protocols": p.rungs,
-        "heads": list(p.config.heads),
+        "format": AUDIT_FORMAT, "dataset": p.dataset, "backbone": p.backbone, "pretrained": p.pretrained,
+        "protocols": p.rungs, "heads": list(p.config.heads),
         "scorers": [scorer_name(s, p.config.oneclass) for s in p.config.scorers] if "standard" in p.rungs else [],
-        "skipped": p.skipped, "n_frames": int(len(test.y)), "n_train_frames": int(len(train.y)) if train else 0,
-        "features": test_info, "train_features": train_info, "wall_seconds": round(time.perf_counter() - t0, 1),
+        "skipped": p.skipped, "n_frames": int(len(test.y)), "n_train_frames": n_train,
+        "construction": _construction(test), "partitions": partitions(entries),
+        "stats": statistics["config"], "comparisons": statistics["comparisons"],
+        "comparable": statistics["comparable"], "probes": shortcut,
+        "features": test_info, "train_features": train_info, "stats_seconds": round(time.perf_counter() - t1, 1),
+        "wall_seconds": round(time.perf_counter() - t0, 1),
     }
-    return {"kind": "audit", "audit": audit, "results": results, "provenance": prov}
+    return {"kind": "audit", "audit": audit, "results": entries, "provenance": prov, "scores": table}
+
+
+def _construction(test: FrameFeatures) -> dict[str, int] | None:
+    """Rows of a constructed source by kind (copies, training-clip frames), or None for plain frames."""
+    if test.copies is None and test.origin is None:
+        return None
+    copy, train = test.is_copy(), test.is_train()
+    return {"rows": int(len(test.y)), "copies": int(copy.sum()), "train_clip_frames": int(train.sum()),
+            "test_clip_originals": int((~copy & ~train).sum())}
+
+
+def partitions(entries: list[dict]) -> dict[str, list[list[list]]]:
+    """``{rung: [run][fold] -> test clips}`` of every clip-grouped rung (the same for each head)."""
+    out = {}
+    for e in entries:
+        folds = [[f["test_clips"] for f in run["folds"]] for run in e["runs"]]
+        if any(folds) and e["protocol"] not in out:
+            out[e["protocol"]] = folds
+    return out
 
 
 def run(source, dataset: str, backbone: str, config: AuditConfig = AuditConfig(), *, train_source=None,

@@ -2,10 +2,15 @@
 
 ``python tests/golden/make_golden.py OUT`` runs ``reproduce --out``, ``audit`` and
 ``gradcam`` through the CLI on tiny synthetic inputs and writes their result files,
-normalised (:func:`normalise`), to ``OUT/{reproduce,audit,gradcam}.json``. The committed
-copies in this folder were written by the code before the ``studies/`` stage existed
-(commit 122b8ce); ``tests/test_golden_studies.py`` runs the same calls with today's code
-and compares, so a refactor that changes any figure or key fails there.
+normalised (:func:`normalise`), to ``OUT/{reproduce,audit,gradcam}.json``.
+``tests/test_golden_studies.py`` runs the same calls with today's code and compares, so a
+refactor that changes any figure or key fails there. A change that means to change a result
+file regenerates them here, in the commit that makes the change, and says so below:
+
+- 122b8ce (before the ``studies/`` stage, issue 20): all three written.
+- issue 21 (the audit a skeptical reviewer accepts): ``audit.json`` (strict-test-only and
+  strict with training clips, independent partitions, statistics, comparisons) and
+  ``reproduce.json`` (``partition_seed`` in the config) rewritten; ``gradcam.json`` unchanged.
 """
 
 from __future__ import annotations
