@@ -12,8 +12,9 @@ paper's first backbone) with random weights, since the hub is unreachable offlin
 ``ANOMALY_REF_AUDIT_PRETRAINED=1`` where the hub is reachable to audit convnext_tiny's real
 weights instead. ``ANOMALY_REF_BENCH_RUNS`` (default 5) runs per rung and head;
 ``ANOMALY_REF_DEVICE`` as for the reproduction bench. The bench checks what must hold
-whatever the numbers: every rung ran, every metric is a number, the strict rung shares no
-frame between train and test, and the paper rung's leak is measured.
+whatever the numbers: every rung ran, every metric is a number, both strict rungs share no
+source frame between train and test, the paper rung's leak is measured, and every entry has
+its interval and chance band and its scores in ``scores.csv.gz``.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def test_audit(dataset, backbone, pretrained, bench_session):
               device=device, progress=True)
     report = bench_session.report_dir
     written = write_audit(doc, report / f"audit-{dataset}-{backbone}")
+    assert written["scores"].is_file()
     bench_session.result_files.append(written["json"])  # the session's report shows its ladder
     summarize(report)
 
@@ -80,7 +82,10 @@ def test_audit(dataset, backbone, pretrained, bench_session):
     for entry in doc["results"]:
         for metric, value in entry["summary"].items():
             assert math.isfinite(value["mean"]), f"{entry['protocol']}/{entry['head']}: {metric} is {value['mean']}"
-        if entry["protocol"] == "strict":
+        if entry["protocol"] in ("strict-test-only", "strict"):
             assert all(run["test_frames_in_train"] == 0.0 for run in entry["runs"])
+        interval = entry["stats"]["mean_fold_auc"]["interval"]
+        assert interval["low"] <= entry["stats"]["mean_fold_auc"]["estimate"] <= interval["high"]
+        assert entry["stats"]["chance"]["permutation"]["n_permutations"] >= 200
         if entry["protocol"] == "paper":
             assert all(run["test_frames_in_train"] > 0.9 for run in entry["runs"])
