@@ -65,3 +65,24 @@ def test_check_min():
     assert check_min("--runs", 5, 1) == 5
     with pytest.raises(InputError, match=r"^--limit must be >= 0, found -1$"):
         check_min("--limit", -1, 0)
+
+
+def test_early_stopping_off_trains_every_epoch_and_keeps_the_last_weights():
+    # The measurement behind the audit's early-stopping policy: no stop, nothing restored.
+    import numpy as np
+
+    from anomaly_ref.cli import build_parser
+    from anomaly_ref.cli._checks import train_config
+    from anomaly_ref.protocol.features import FrameFeatures
+    from anomaly_ref.protocol.runner import ProtocolConfig, run_protocol
+
+    args = build_parser().parse_args(["audit", "--source", "x", "--dataset", "ped2", "--backbone",
+                                      "tf_efficientnet_lite0", "--out", "o", "--max-epochs", "4",
+                                      "--early-stopping", "off"])
+    config = train_config(args)
+    assert config.patience > config.max_epochs and not config.restore_best_weights
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(40), np.ones(40)].astype(np.int64)
+    data = FrameFeatures(rng.normal(size=(80, 3)).astype(np.float32), y)
+    res = run_protocol("paper-val", data, "Dense", ProtocolConfig(n_runs=2, train=config))
+    assert [(r.epochs, r.weights_epoch) for r in res.runs] == [(4, 3), (4, 3)]

@@ -88,6 +88,10 @@ def add_trainer_options(parser) -> None:
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                         help="batched trainer: bf16 runs the wide input matmuls in bfloat16 (faster, not Keras' "
                              "float32 arithmetic; default fp32)")
+    parser.add_argument("--early-stopping", choices=["paper", "off"], default="paper",
+                        help="paper (default): patience 5 on the validation loss, best weights restored, as the "
+                             "notebooks; off: train every epoch up to --max-epochs and score the last weights "
+                             "(to measure whether early stopping leaves heads under-trained)")
 
 
 def train_config(args):
@@ -98,5 +102,7 @@ def train_config(args):
 
     if args.sequential and args.precision != "fp32":
         raise InputError(f"--precision {args.precision} needs the batched trainer; drop --sequential")
+    stopping = {} if getattr(args, "early_stopping", "paper") == "paper" else {
+        "patience": args.max_epochs + 1, "restore_best_weights": False}  # never fires, nothing restored
     return dataclasses.replace(TrainConfig(), max_epochs=args.max_epochs, precision=args.precision,
-                               trainer="sequential" if args.sequential else "batched")
+                               trainer="sequential" if args.sequential else "batched", **stopping)
