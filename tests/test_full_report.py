@@ -155,9 +155,11 @@ def test_cli_on_the_real_lite0_results(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "ped2: 5 configurations (5 ran): 0 cells within tolerance, 0 outside, 25 without a published figure" in text
     # the audit's rungs and headline drop, as report.md leads with them (issue 24)
-    assert "leakage audit UCSD Ped2, tf_efficientnet_lite0: 5 of 5 rungs run. Mean ROC-AUC of the paper's " \
-           "recurrent heads (LSTM, GRU, LSTM_GRU, SimpleRNN): 0.9961 under 'paper'; 0.4617 under 'strict', " \
-           "a drop of 0.5344." in text
+    # (a format-1 audit: its strict trained on the test clips only, today's strict-test-only)
+    assert "leakage audit UCSD Ped2, tf_efficientnet_lite0: 5 of 6 rungs run (format 1: its strict shown as " \
+           "strict-test-only); not in the audit: strict. Mean ROC-AUC of the paper's recurrent heads (LSTM, GRU, " \
+           "LSTM_GRU, SimpleRNN): 0.9961 under 'paper'; 0.4617 under 'strict-test-only' (format 1's 'strict'), " \
+           "a drop of 0.5344 (format 1: no interval recorded)." in text
     page = (out / "report.html").read_text()
     assert "Leakage audit: UCSD Ped2, tf_efficientnet_lite0" in page
     assert OLD_REPRODUCE.name in page and "7dedfbc015347892f5a39ae5206531761ffcbb7b5cdc57c5698737eed6f5b029" in page
@@ -182,6 +184,14 @@ def test_report_md_leads_with_the_audit_and_holds_its_ladder(tmp_path):
     doc = json.loads(OLD_AUDIT.read_text())
     md = full_report.build([good, OLD_AUDIT]).blobs["report.md"].decode()
     summary = md.split("| dataset |")[0]  # everything above the diff table
-    assert "leakage audit UCSD Ped2, tf_efficientnet_lite0: 5 of 5 rungs run" in summary
+    assert "leakage audit UCSD Ped2, tf_efficientnet_lite0: 5 of 6 rungs run" in summary
     assert headline(doc) in summary
     assert "## Leakage audit: UCSD Ped2, tf_efficientnet_lite0" in md and ladder_table(doc) in md
+    assert "| `strict-test-only` |" in md and "| `strict` |" not in md  # format 1's strict, under today's name
+    # a format-2 audit: the same headline (with its intervals) and its ladder with a CI beside each mean
+    golden = json.loads((REPO / "tests" / "golden" / "audit.json").read_text()) | {"provenance": {}}
+    path = tmp_path / "audit2.json"
+    path.write_text(json.dumps(golden))
+    md = full_report.build([good, path]).blobs["report.md"].decode()
+    assert headline(golden) in md.split("| dataset |")[0] and ladder_table(golden) in md
+    assert "| `strict` | GRU | 0.8575 [0.7837, 0.9233] | ± 0.0546 (0.0386) |" in md

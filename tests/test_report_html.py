@@ -189,11 +189,12 @@ def test_the_summary_leads_with_the_audits_rungs_and_headline(tmp_path):
     from anomaly_ref.results.audit_report import headline
 
     sweep, _ = mixed_sweep(tmp_path / "sweep.json")
-    doc = json.loads(REAL_AUDIT.read_text())
+    doc = json.loads(REAL_AUDIT.read_text())  # format 1: its strict is today's strict-test-only
     page = _texts(full_report.build([sweep, REAL_AUDIT]).blobs["report.html"].decode())
     summary = " ".join(page.ids["audit-summary"].split())
-    assert "5 of 5 rungs run" in summary and " ".join(_code(headline(doc)).split()) in summary, summary
-    assert "a drop of" in summary
+    assert "5 of 6 rungs run (format 1: its strict shown as strict-test-only)" in summary
+    assert " ".join(_code(headline(doc)).split()) in summary, summary
+    assert "a drop of" in summary and "under strict-test-only (format 1's strict)" in summary
     # Without its strict rung (and with temporal skipped) the same audit says what it lacks.
     doc["results"] = [r for r in doc["results"] if r["protocol"] not in ("strict", "temporal")]
     doc["audit"]["skipped"] = [{"protocol": "temporal", "reason": "no clip ids"}]
@@ -201,8 +202,40 @@ def test_the_summary_leads_with_the_audits_rungs_and_headline(tmp_path):
     partial.write_text(json.dumps(doc))
     page = _texts(full_report.build([sweep, partial]).blobs["report.html"].decode())
     summary = " ".join(page.ids["audit-summary"].split())
-    assert "3 of 5 rungs run" in summary and "skipped: temporal" in summary and "not in the audit: strict" in summary
+    assert "3 of 6 rungs run" in summary and "skipped: temporal" in summary
+    assert "not in the audit: strict-test-only, strict" in summary
     assert "cannot be stated" in summary and "a drop of" not in summary
+
+
+def test_the_audit_section_shows_intervals_chance_band_and_comparisons(tmp_path):
+    # A format-2 audit (tests/golden/audit.json, as today's audit writes it) in a real browser:
+    # the headline with its intervals, the ladder with a CI beside every mean, the per-rung
+    # chance references, the paired comparisons and the plot.
+    import json
+
+    from anomaly_ref.results.audit_report import headline
+
+    exe, why = browser.find()
+    if exe is None:
+        if os.environ.get(browser.REQUIRE_ENV):
+            pytest.fail(why)
+        pytest.skip(why)
+    doc = json.loads(GOLDEN_AUDIT.read_text()) | {"provenance": {"git": {"commit": "abc", "dirty": False}}}
+    path = tmp_path / "audit.json"
+    path.write_text(json.dumps(doc))
+    html_path = full_report.write(full_report.build([path]), tmp_path / "out")["report.html"]
+    dom, shot, requests = browser.render(exe, html_path, tmp_path / "browser", size=(1280, 3000))
+    assert requests == []
+    text = " ".join(re.sub(r"<[^>]+>", " ", re.sub(r"</?code>", "", dom)).split())  # code spans read inline
+    assert " ".join(_code(headline(doc)).split()) in text
+    assert "0.8575 [0.7837, 0.9233]" in text and "± 0.0546 (0.0386)" in text and "[0.7337, 0.8409], p = 0.015" in text
+    assert "raw pooled ROC-AUC (biased on k-fold rungs)" in text and "base-rate scorer" in text
+    assert "GRU vs last-frame under paper: +0.0206 [−0.1366, +0.1643]: no difference detectable at this resolution" in text
+    assert 'class="audit audit-ladder"' in dom and 'class="audit audit-comparable"' in dom
+    assert shot.stat().st_size > 10_000
+
+
+GOLDEN_AUDIT = Path(__file__).resolve().parent / "golden" / "audit.json"
 
 
 def _code(text: str) -> str:

@@ -94,15 +94,28 @@ def _matrix(dataset: str, protocol: str, entries: Sequence[Entry], rows: Sequenc
 
 
 def _audit_section(f: Loaded) -> dict:
-    """An audit file's section, and its line of the summary (rungs and headline)."""
-    from .audit_report import headline, ladder_paragraph, ladder_table, plot_ladder, rung_summary, title
+    """An audit file's section, and its line of the summary (rungs and headline): the headline
+    with its intervals, the findings, the ladder with its intervals and chance bands, the
+    per-rung chance references, the paired comparisons, strict beside standard and the plot."""
+    from . import audit_report as ar
+    from .audit_doc import legacy, read
 
-    header, body = _md_table(ladder_table(f.section))
-    lead = headline(f.section)
-    rest = ladder_paragraph(f.section)[len(lead):]  # the paragraph starts with the headline
-    return {"title": f.title, "name": title(f.section), "path": str(f.path), "headline": _code(lead),
-            "paragraph": _code(rest.strip()), "rungs": rung_summary(f.section), "header": header, "rows": body,
-            "plot": data_uri(plot_ladder(f.section))}
+    doc = read(f.section)
+    lead = ar.headline(doc)
+    rest = ar.ladder_paragraph(doc)[len(lead):]  # the paragraph starts with the headline
+    tables = [{"id": "ladder", "note": ar.LEGACY_TABLE_NOTE if legacy(doc) else ar.TABLE_NOTE,
+               "table": _md_table(ar.ladder_table(doc))}]
+    if not legacy(doc):
+        tables.append({"id": "rungs", "note": ar.RUNG_NOTE, "table": _md_table(ar.rung_table(doc))})
+        if (doc["audit"].get("comparable") or {}).get("rows"):
+            tables.append({"id": "comparable", "note": f"`{doc['audit']['comparable'].get('rung')}` beside "
+                           f"`standard` on identical frames and folds, the same statistics.",
+                           "table": _md_table(ar.comparable_table(doc))})
+    return {"title": f.title, "name": ar.title(doc), "path": str(f.path), "headline": _code(lead),
+            "paragraph": _code(rest.strip()), "legacy": _code(ar.legacy_note(doc)), "rungs": ar.rung_summary(doc),
+            "tables": [t | {"note": _code(t["note"])} for t in tables],
+            "claims": [_code(c) for c in ar.control_claims(doc)],
+            "plot": data_uri(ar.plot_ladder(doc))}
 
 
 def context(files: Sequence[Loaded], entries: Sequence[Entry], rows: Sequence[Row], tallies: Sequence[Tally],

@@ -15,8 +15,12 @@ Sheets:
 - ``deltas``: one row per metric cell: ours, paper, ours − paper, the tolerance bound and
   the verdict, coloured by verdict (conditional formatting, so it survives edits).
 - ``runs``: one row per run: seeds and the five metrics.
-- ``audit`` (where a leakage audit is among the inputs): one row per rung and head or scorer,
-  metric means and stds as numbers, shares of test frames as percentages.
+- ``audit`` (where a leakage audit is among the inputs): one row per rung and head or scorer:
+  the mean per-fold ROC-AUC with its 95% interval (CI low / high), its spread over runs
+  (population and sample std), the rank-pooled and raw pooled AUC, the within-clip AUC, the
+  chance band (low / high, p) and the base-rate reference, the share of fits restoring epoch 0,
+  the runs' metric means and stds, and shares of test frames as percentages (format-1 audits:
+  the statistics' columns empty).
 
 Every text cell is a string, as every cell of the authors' workbooks is: openpyxl takes a
 text starting with "=" (each ``==== Summary ...`` header) for a formula, which a spreadsheet
@@ -137,10 +141,22 @@ def _audit(wb, audits: Sequence[Loaded]) -> None:
     header = list(rows[0])
     ws = _table(wb, "audit", header, [[r[c] for c in header] for r in rows])
     for c, name in enumerate(header, start=1):
-        fmt = "0.0000" if name.endswith((" mean", " std")) else "0.0%" if name.startswith("test frames") else None
+        fmt = _audit_format(name)
         for cell in ws[get_column_letter(c)][1:] if fmt else ():
             cell.number_format = fmt
     ws.column_dimensions["A"].width = 34
+
+
+def _audit_format(name: str) -> str | None:
+    """The number format of an ``audit`` column: shares as percentages, AUCs and their
+    intervals, spreads and bands to the workbooks' 4 decimals; counts and text as they are."""
+    if name.startswith(("test frames", "fits restoring")):
+        return "0.0%"
+    if name == "permutation p":
+        return "0.000"
+    if name.endswith((" mean", " std")) or any(k in name for k in ("ROC-AUC", "CI ", "std over", "chance band")):
+        return "0.0000"
+    return None
 
 
 def _as_text(wb) -> None:
