@@ -236,6 +236,19 @@ def test_headline_leads_with_the_drop_its_interval_and_the_chance_band():
     assert ladder_paragraph(doc).startswith(lead + " ")
 
 
+def test_headline_quotes_the_recurrent_means_own_interval_and_band_where_recorded():
+    doc = doc2()
+    doc["audit"]["rungs"] = {
+        "paper": {"estimate": 0.9955, "interval": {"low": 0.9921, "high": 0.9983, "level": 0.95},
+                  "chance": {"low": 0.37, "high": 0.80, "level": 0.95}},
+        "strict": {"estimate": 0.5485, "interval": {"low": 0.4601, "high": 0.6312, "level": 0.95},
+                   "chance": {"low": 0.3811, "high": 0.7102, "level": 0.95}}}
+    lead = audit_report.headline(doc)
+    assert "under `paper` (95% CI [0.9921, 0.9983])" in lead
+    assert "under `strict` (95% CI [0.4601, 0.6312]; label-permutation chance band [0.3811, 0.7102])" in lead
+    assert "CIs span" not in lead  # the span of the heads' intervals only stands in where no interval was recorded
+
+
 def test_headline_says_when_the_drop_is_not_detectable():
     doc = doc2(comparisons=[comparison("recurrent mean, rung vs rung", "strict/LSTM+GRU", "paper/LSTM+GRU",
                                        -0.01, -0.05, 0.03)])

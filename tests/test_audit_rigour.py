@@ -234,3 +234,34 @@ def test_strict_splits_hold_no_copy_or_training_clip_on_the_test_side():
         for split in make_splits(spec, windows, win_clips, r, config, roles):
             assert not np.isin(split.test, train_windows).any()
             assert np.isin(train_windows, np.r_[split.train, split.val]).all()  # Train clips train (or validate)
+
+
+def test_recompute_gives_the_same_statistics_from_the_score_file_alone(construction_audit, tmp_path, capsys):
+    doc, out = construction_audit
+    assert main(["recompute", str(out), "--out", str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "audit.json").read_text())
+    assert [e["stats"] for e in again["results"]] == [e["stats"] for e in doc["results"]]
+    for key in ("rungs", "comparisons", "comparable"):
+        assert again["audit"][key] == doc["audit"][key], key
+    assert again["audit"]["probes"]["trained"] == doc["audit"]["probes"]["trained"]  # probe scores are kept too
+    assert again["audit"]["recomputed"]["config"]["from"].endswith("scores.csv.gz")
+    # other draws: the same estimates, other intervals
+    assert main(["recompute", str(out), "--seed", "7", "--out", str(tmp_path / "seed7")]) == 0
+    seed7 = json.loads((tmp_path / "seed7" / "audit.json").read_text())
+    a, b = (d["results"][-1]["stats"]["mean_fold_auc"] for d in (doc, seed7))
+    assert a["estimate"] == b["estimate"] and a["interval"] != b["interval"]
+
+
+def test_recompute_refuses_a_score_file_that_is_not_the_audits(construction_audit, tmp_path, capsys):
+    import shutil
+
+    _, out = construction_audit
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    table = pd.read_csv(copy / "scores.csv.gz")
+    table.loc[0, "score"] += 0.5
+    table.to_csv(copy / "scores.csv.gz", index=False)
+    assert main(["recompute", str(copy)]) == 2
+    err = capsys.readouterr().err
+    assert "sha256 differs" in err and len(err.strip().splitlines()) == 1
+    assert json.loads((copy / "audit.json").read_text()) == json.loads((out / "audit.json").read_text())

@@ -236,6 +236,12 @@ def target_rung(doc: Doc) -> str:
     return TARGETS[0]
 
 
+def rung_mean(doc: Doc, protocol: str) -> Mapping[str, Any] | None:
+    """The recurrent heads' mean of ``protocol`` with its own interval and chance band, as
+    the audit recorded it (``audit.rungs``; audits before it have none)."""
+    return (check(doc).get("rungs") or {}).get(protocol)
+
+
 def comparisons(doc: Doc, kind: str | None = None) -> list[Mapping[str, Any]]:
     """The audit's paired differences (of ``kind`` if given), as recorded."""
     return [c for c in doc["audit"].get("comparisons") or [] if kind is None or c.get("kind") == kind]

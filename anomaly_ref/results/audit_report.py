@@ -204,7 +204,7 @@ def scores_blob(table) -> bytes:
     import io
 
     buf = io.BytesIO()
-    table.to_csv(buf, index=False, compression={"method": "gzip", "mtime": 0}, float_format="%.9g")
+    table.to_csv(buf, index=False, compression={"method": "gzip", "mtime": 0}, float_format="%.17g")  # round-trips float64 exactly
     return buf.getvalue()
 
 

@@ -28,12 +28,18 @@ def _envelope(pairs: list[tuple[float, float]]) -> tuple[float, float] | None:
 
 
 def _figure(doc: d.Doc, p: str, chance: bool = False) -> str:
-    """``0.8575 under `strict` (95% CI [0.7837, 0.9233]``: the recurrent heads' mean under ``p``, with the
-    head's interval (one head) or the span of the heads' intervals (several: the mean of
-    several heads has no interval of its own in the document)."""
+    """``0.8575 under `strict` (95% CI [0.7837, 0.9233]``: the recurrent heads' mean under ``p``
+    with its own interval (and chance band) where the audit recorded them (``audit.rungs``);
+    in older documents, the head's interval (one head) or the span of the heads' intervals."""
     es = d.entries(doc)
     heads = [h for h in d.paper_heads(doc) if (p, h) in es]
     text = f"{fmt(d.recurrent_mean(doc, p))} under `{p}`"
+    mean = d.rung_mean(doc, p)
+    if mean is not None:  # the mean's own interval and band: every head on the same clip draws
+        notes = [f"{_level(mean['interval'])} CI {bracket(d.num(mean['interval']['low']), d.num(mean['interval']['high']))}"]
+        if chance:
+            notes.append(f"label-permutation chance band {bracket(d.num(mean['chance']['low']), d.num(mean['chance']['high']))}")
+        return f"{text} ({'; '.join(notes)})"
     span = _envelope([iv for h in heads if (iv := d.interval(es[(p, h)]))])
     notes = [] if span is None else [f"95% CI {bracket(*span)}" if len(heads) == 1
                                      else f"the heads' 95% CIs span {bracket(*span)}"]

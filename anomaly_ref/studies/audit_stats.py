@@ -89,8 +89,11 @@ def as_scores(part, where: dict[tuple[str, int], int]) -> stats.Scores:
                         part["label"].to_numpy(), part["score"].to_numpy(np.float64))
 
 
-def entry_stats(t: stats.Scores, train_share: dict, vectors: dict, result: dict, cfg: StatsConfig) -> dict[str, Any]:
-    """Statistics of one rung × head: see :func:`describe`."""
+def entry_stats(t: stats.Scores, train_share: dict, vectors: dict, result: dict, cfg: StatsConfig,
+                draws: dict | None = None) -> dict[str, Any]:
+    """Statistics of one rung × head: see :func:`describe`. ``draws``, when given, receives
+    the headline's bootstrap and permutation distributions (same seed for every entry, so the
+    same clip draws and permutations: a mean over heads can be resampled as one)."""
     folds = stats.fold_aucs(t)
     per_run = stats.per_run(t, HEADLINE)
     out: dict[str, Any] = {"headline": HEADLINE}
@@ -98,17 +101,19 @@ def entry_stats(t: stats.Scores, train_share: dict, vectors: dict, result: dict,
         out[name] = {"estimate": stats.statistic(t, name)}
     out[HEADLINE]["per_run"] = asdict(stats.spread(list(per_run.values())))
     out[HEADLINE]["per_fold"] = asdict(stats.spread(folds.auc)) | {"n_one_class": folds.n_skipped}
-    for name in (HEADLINE, "rank_pooled_auc"):
-        out[name]["interval"] = stats.bootstrap(t, name, n_resamples=cfg.n_resamples, level=cfg.level,
-                                                rng=cfg.seed).to_dict()
+    intervals = {name: stats.bootstrap(t, name, n_resamples=cfg.n_resamples, level=cfg.level, rng=cfg.seed)
+                 for name in (HEADLINE, "rank_pooled_auc")}
+    for name, interval in intervals.items():
+        out[name]["interval"] = interval.to_dict()
     out["within_clip_auc"]["clips"] = stats.within_clip_aucs(t)
     base = t.with_scores(nulls.base_rate_scores(t, train_share))
-    out["chance"] = {
-        "base_rate": {name: stats.statistic(base, name) for name in stats.STATISTICS},
-        "permutation": nulls.permutation_null(t, vectors, HEADLINE, n_permutations=cfg.n_permutations,
-                                              level=cfg.level, rng=cfg.seed).to_dict(),
-    }
+    band = nulls.permutation_null(t, vectors, HEADLINE, n_permutations=cfg.n_permutations, level=cfg.level,
+                                  rng=cfg.seed)
+    out["chance"] = {"base_rate": {name: stats.statistic(base, name) for name in stats.STATISTICS},
+                     "permutation": band.to_dict()}
     out["fits"] = fits(result)
+    if draws is not None:
+        draws.update(bootstrap=intervals[HEADLINE].distribution, null=band.distribution, clips=tuple(t.clips))
     return out
 
 
@@ -121,8 +126,9 @@ def fits(result: dict) -> dict[str, Any]:
             "share_restored_epoch_0": (sum(e == 0 for e in known) / len(known)) if known else None}
 
 
-def describe(results: Sequence[ProtocolResult], table, data: FrameFeatures, cfg: StatsConfig = StatsConfig()) -> dict:
-    """The audit's statistics.
+def describe(results: Sequence[dict], table, data: FrameFeatures, cfg: StatsConfig = StatsConfig()) -> dict:
+    """The audit's statistics, from its result entries (``ProtocolResult.to_dict()``: protocol,
+    head, runs), its score table (:func:`score_table`) and the frames (labels, clips) scored.
 
     ``entries``: per ``"<rung>/<head>"``, each :data:`stats.STATISTICS` estimate; the headline
     (mean per-fold AUC) with its spread over runs and over folds (population std as the
@@ -131,28 +137,55 @@ def describe(results: Sequence[ProtocolResult], table, data: FrameFeatures, cfg:
     value of each statistic, and the label-permutation band of the headline); for supervised
     entries, the epoch whose weights each fit scored.
 
+    ``rungs``: per supervised rung, the mean of the paper's recurrent heads' headline — the
+    figure the audit's headline quotes — with its own clip-bootstrap interval and
+    label-permutation band (every head resampled on the same clip draws and permutations).
+
     ``comparisons``: paired differences of the headline with their clip-bootstrap interval —
     each recurrent head against the ``last-frame`` control under the same rung, runs, folds
-    and seeds; and each head from one rung to the next on the same test clips.
+    and seeds; each head from one rung to the next on the same test clips; the recurrent
+    heads' mean from ``paper`` to each later supervised rung.
 
     ``comparable``: ``strict`` (or, without training clips, ``strict-test-only``) beside
     ``standard`` on the identical frames (those ``strict`` scores), the one-class scores
     grouped into the same runs and folds, so both get the same statistics.
     """
     vectors, where = clip_frames(data)
-    tables = {(r.protocol, r.head): as_scores(table[(table["rung"] == r.protocol) & (table["head"] == r.head)], where)
-              for r in results}
-    shares = {(r.protocol, r.head): _train_shares(table, r) for r in results}
-    entries = {}
-    for r in results:
-        entries[f"{r.protocol}/{r.head}"] = entry_stats(tables[(r.protocol, r.head)], shares[(r.protocol, r.head)],
-                                                        vectors, r.to_dict(), cfg)
-    return {"config": asdict(cfg), "entries": entries, "comparisons": comparisons(results, tables, cfg),
-            "comparable": comparable(results, table, where, cfg)}
+    keys = [(r["protocol"], r["head"]) for r in results]
+    tables = {k: as_scores(table[(table["rung"] == k[0]) & (table["head"] == k[1])], where) for k in keys}
+    entries, draws = {}, {}
+    for r, k in zip(results, keys):
+        draws[k] = {}
+        entries["/".join(k)] = entry_stats(tables[k], _train_shares(table, *k), vectors, r, cfg, draws[k])
+    return {"config": asdict(cfg), "entries": entries, "rungs": rung_means(keys, tables, draws, cfg),
+            "comparisons": comparisons(keys, tables, cfg), "comparable": comparable(keys, table, where, cfg)}
 
 
-def _train_shares(table, r: ProtocolResult) -> dict[tuple[int, int], float]:
-    part = table[(table["rung"] == r.protocol) & (table["head"] == r.head)]
+def rung_means(keys: list[tuple[str, str]], tables: dict, draws: dict, cfg: StatsConfig) -> dict[str, Any]:
+    """Per rung, the paper's recurrent heads' mean headline with its interval and chance band
+    (see :func:`describe`)."""
+    out = {}
+    for rung in dict.fromkeys(p for p, _ in keys):
+        heads = [h for h in paper_heads() if (rung, h) in tables]
+        if not heads or len({draws[(rung, h)]["clips"] for h in heads}) != 1:
+            continue  # no recurrent head, or heads scored on different clips: no common draw
+        boot = np.mean([draws[(rung, h)]["bootstrap"] for h in heads], axis=0)
+        null = np.mean([draws[(rung, h)]["null"] for h in heads], axis=0)
+        estimate = float(np.mean([stats.statistic(tables[(rung, h)], HEADLINE) for h in heads]))
+        ok = null[np.isfinite(null)]
+        out[rung] = {"heads": heads, "statistic": HEADLINE, "estimate": estimate,
+                     "interval": dict(zip(("low", "high"), stats.percentile_interval(boot, cfg.level)),
+                                      level=cfg.level, n_resamples=cfg.n_resamples,
+                                      n_undefined=int((~np.isfinite(boot)).sum())),
+                     "chance": dict(zip(("low", "high"), stats.percentile_interval(null, cfg.level)),
+                                    mean=float(ok.mean()) if len(ok) else float("nan"), level=cfg.level,
+                                    n_permutations=cfg.n_permutations,
+                                    p_value=float((1 + np.sum(ok >= estimate)) / (1 + len(ok))))}
+    return out
+
+
+def _train_shares(table, rung: str, head: str) -> dict[tuple[int, int], float]:
+    part = table[(table["rung"] == rung) & (table["head"] == head)]
     first = part.groupby(["run", "fold"])["train_share"].first()
     return {(int(run), int(fold)): float(v) for (run, fold), v in first.items()}
 
@@ -170,9 +203,9 @@ def _difference(kind: str, a: tuple[str, str], b: tuple[str, str], ta: stats.Sco
     return {"kind": kind, "a": "/".join(a), "b": "/".join(b), "n_clips": int(len(ta.clips))} | d.to_dict()
 
 
-def comparisons(results: Sequence[ProtocolResult], tables: dict, cfg: StatsConfig) -> list[dict[str, Any]]:
+def comparisons(keys: list[tuple[str, str]], tables: dict, cfg: StatsConfig) -> list[dict[str, Any]]:
     out = []
-    rungs = list(dict.fromkeys(r.protocol for r in results))
+    rungs = list(dict.fromkeys(p for p, _ in keys))
     for rung in rungs:
         if (rung, CONTROL) not in tables:
             continue
@@ -220,9 +253,9 @@ def _mean_difference(before: str, after: str, tables: dict, cfg: StatsConfig) ->
             "n_resamples": int(len(M)), "n_undefined": int(len(dist) - len(ok))}
 
 
-def comparable(results: Sequence[ProtocolResult], table, where: dict, cfg: StatsConfig) -> dict[str, Any] | None:
+def comparable(keys: list[tuple[str, str]], table, where: dict, cfg: StatsConfig) -> dict[str, Any] | None:
     """strict (or strict-test-only) and standard on identical frames and folds (see :func:`describe`)."""
-    have = {r.protocol for r in results}
+    have = {p for p, _ in keys}
     rung = "strict" if "strict" in have else "strict-test-only" if "strict-test-only" in have else None
     if rung is None or "standard" not in have:
         return None
@@ -254,17 +287,16 @@ def comparable(results: Sequence[ProtocolResult], table, where: dict, cfg: Stats
             "rows": rows}
 
 
-def probe_entries(trained: list[ProtocolResult], test: FrameFeatures, cfg: StatsConfig) -> list[dict[str, Any]]:
-    """Each trained probe as a result entry with its headline statistic and clip-bootstrap interval."""
-    if not trained:
-        return []
-    table = score_table(trained)
+def probe_entries(entries: list[dict], table, test: FrameFeatures, cfg: StatsConfig) -> list[dict[str, Any]]:
+    """Each trained probe's entry (``ProtocolResult.to_dict()``) with its headline statistic
+    and clip-bootstrap interval, from the probe rows of the score table."""
     _, where = clip_frames(test)
     out = []
-    for r in trained:
-        t = as_scores(table[(table["rung"] == r.protocol) & (table["head"] == r.head)], where)
+    for e in entries:
+        e = {k: v for k, v in e.items() if k != "stats"}
+        t = as_scores(table[(table["rung"] == e["protocol"]) & (table["head"] == e["head"])], where)
         interval = stats.bootstrap(t, HEADLINE, n_resamples=cfg.n_resamples, level=cfg.level, rng=cfg.seed)
-        out.append(r.to_dict() | {"stats": {"headline": HEADLINE, HEADLINE: {
+        out.append(e | {"stats": {"headline": HEADLINE, HEADLINE: {
             "estimate": interval.estimate, "interval": interval.to_dict(),
             "per_run": asdict(stats.spread(list(stats.per_run(t, HEADLINE).values())))}}})
     return out
