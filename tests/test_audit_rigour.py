@@ -265,3 +265,17 @@ def test_recompute_refuses_a_score_file_that_is_not_the_audits(construction_audi
     err = capsys.readouterr().err
     assert "sha256 differs" in err and len(err.strip().splitlines()) == 1
     assert json.loads((copy / "audit.json").read_text()) == json.loads((out / "audit.json").read_text())
+
+
+def test_recompute_rebuilds_the_splits_and_refuses_a_config_that_drifted(construction_audit, tmp_path, capsys):
+    import shutil
+
+    doc, out = construction_audit
+    copy = tmp_path / "drift"
+    shutil.copytree(out, copy)
+    edited = json.loads((copy / "audit.json").read_text())
+    strict = [e for e in edited["results"] if e["protocol"] == "strict"][0]
+    strict["config"]["partition_seed"] = 99  # other partitions than the ones trained on
+    (copy / "audit.json").write_text(json.dumps(edited))
+    assert main(["recompute", str(copy)]) == 2
+    assert "is not the recorded one" in capsys.readouterr().err

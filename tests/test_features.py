@@ -96,3 +96,14 @@ def test_a_file_that_is_no_npy_is_said_to_be_what_it_is(tmp_path, content, found
     p.write_bytes(content(tmp_path))
     with pytest.raises(InputError, match=rf"^features file '.*junk\.npy' is not a \.npy array file: found {found}"):
         load_array(p)
+
+
+def test_source_and_stream_codes_never_confuse_clip_1_frame_12_with_clip_11_frame_2():
+    # Joining ids as text with a NUL separator did: numpy drops the trailing NUL ("1"+"12" == "11"+"2").
+    from anomaly_ref.protocol.features import FrameFeatures
+
+    data = FrameFeatures(np.zeros((4, 1), np.float32), np.zeros(4, np.int64), np.array([1, 11, 1, 11]),
+                         np.array([12, 2, 12, 2]), np.array(["original", "original", "flip", "flip"]))
+    source = data.source_codes()
+    assert source[0] != source[1] and source[0] == source[2] and source[1] == source[3]
+    assert len(set(data.stream_codes().tolist())) == 4

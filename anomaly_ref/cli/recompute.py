@@ -1,4 +1,4 @@
-"""``anomaly-ref recompute``: an audit's statistics again, from its score file alone."""
+"""``anomaly-ref recompute``: an audit's statistics and overlaps again, from what it kept."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "records), recompute every statistic (per-fold, rank-pooled, raw pooled and within-clip AUC, "
             "clip-bootstrap intervals, base-rate and label-permutation chance references, paired "
             "comparisons, strict beside standard) from those scores and the labels and clips of the audit's "
-            "source, and write audit.json, audit.md and audit.png again (the score file is kept as it is). "
+            "source, rebuild every split from the recorded config (checked fold by fold against the recorded "
+            "sizes and test clips) to recompute the train/test overlap shares, and write audit.json, audit.md "
+            "and audit.png again (the score file is kept as it is). "
             "The document records who recomputed it and from which file."
         ),
         epilog="example: anomaly-ref recompute reference/ped2_audit/lite0 --permutations 1000",
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..errors import InputError
     from ..results.audit_report import write_audit
-    from ..studies.audit import recompute
+    from ..studies.recompute import recompute
     from ..studies.audit_stats import StatsConfig
     from ._checks import check_min, check_out_path
 

@@ -159,8 +159,7 @@ class FrameFeatures:
         source's code, so overlap between train and test counts source frames, not rows."""
         if self.clips is None or self.index is None:
             return np.arange(len(self.X), dtype=np.int64)
-        keys = np.char.add(np.char.add(np.asarray(self.clips).astype(str), "\x00"), np.asarray(self.index).astype(str))
-        return np.unique(keys, return_inverse=True)[1].astype(np.int64)
+        return pair_codes(self.clip_codes(), np.asarray(self.index))
 
     def paper_order(self) -> np.ndarray:
         """Rows in the paper's order: normal frames, then anomaly frames, each kept in order
@@ -178,8 +177,7 @@ class FrameFeatures:
         codes = self.clip_codes()
         if self.copies is None:
             return codes
-        pairs = np.char.add(np.char.add(np.asarray(self.clips).astype(str), "\x00"), np.asarray(self.copies).astype(str))
-        return np.unique(pairs, return_inverse=True)[1].astype(np.int64)
+        return pair_codes(codes, np.unique(np.asarray(self.copies).astype(str), return_inverse=True)[1])
 
     def temporal_order(self) -> np.ndarray:
         """Rows sorted by (clip, copy) stream, then frame index: each stream contiguous and in
@@ -187,6 +185,14 @@ class FrameFeatures:
         codes = self.stream_codes()
         index = np.arange(len(codes)) if self.index is None else np.asarray(self.index)
         return np.lexsort((index, codes))
+
+
+def pair_codes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N,) int64 code of each (a[i], b[i]) pair, equal pairs equal codes. (Joining the two as
+    text is unsafe: numpy drops a trailing NUL separator, so clip "1" frame 12 and clip "11"
+    frame 2 both read "112".)"""
+    pairs = np.stack([np.asarray(a, np.int64), np.asarray(b, np.int64)], axis=1)
+    return np.unique(pairs, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
 TRAIN_PREFIX = "train:"  # clip ids of training clips joined to test clips: never equal to a test clip's

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import InputError
@@ -296,54 +295,3 @@ def run(source, dataset: str, backbone: str, config: AuditConfig = AuditConfig()
     if on_plan is not None:
         on_plan(p)
     return execute(p, cache=cache, fast=fast, device=device, progress=progress)
-
-
-# ---------------------------------------------------------------- statistics again, no training
-
-
-def recompute(folder, *, source=None, config: StatsConfig | None = None) -> dict[str, Any]:
-    """The audit document of ``folder`` (its ``audit.json``) with every statistic recomputed
-    from its ``scores.csv.gz`` alone (checked against the sha256 ``audit.json`` records) and
-    the labels and clips of its source (``source``, else the one recorded): no extraction, no
-    training. ``config``: other resamples, permutations or seed (default: those recorded).
-    The document records ``recomputed`` (when, by which code, from which score file)."""
-    import hashlib
-    import json
-
-    import pandas as pd
-
-    folder = Path(folder)
-    path = folder / "audit.json"
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
-    audit = doc.get("audit", {})
-    if audit.get("format") != AUDIT_FORMAT or not audit.get("scores_file"):
-        raise InputError(f"{path}: format {audit.get('format', 1)} without a score file; only an audit of format "
-                         f"{AUDIT_FORMAT} with its scores.csv.gz can be recomputed (run the audit again)")
-    scores = folder / audit["scores_file"]
-    try:
-        blob = scores.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read the score file {scores}: {exc}") from None
-    if hashlib.sha256(blob).hexdigest() != audit.get("scores_sha256"):
-        raise InputError(f"{scores}: sha256 differs from the one {path} records; the scores are not that audit's")
-    table = pd.read_csv(scores, dtype={"clip": str, "copy": str, "origin": str})
-    src = source or doc["provenance"]["config"]["source"]
-    test = open_input(src, audit["dataset"], audit["backbone"]).skeleton()
-    cfg = config or StatsConfig(**audit["stats"])
-    entries = [{k: v for k, v in e.items() if k != "stats"} for e in doc["results"]]
-    main = table[~table["rung"].str.startswith("probe:")]
-    statistics = describe(entries, main, test, cfg)
-    doc["results"] = [e | {"stats": statistics["entries"][f"{e['protocol']}/{e['head']}"]} for e in entries]
-    audit.update(stats=statistics["config"], rungs=statistics["rungs"], comparisons=statistics["comparisons"],
-                 comparable=statistics["comparable"])
-    if audit.get("probes"):
-        trained = [e for e in audit["probes"]["trained"] if (table["rung"] == e["protocol"]).any()]
-        audit["probes"]["scored"] = probes.score_shortcuts(main)
-        if len(trained) == len(audit["probes"]["trained"]):  # probe scores kept (audits after their addition)
-            audit["probes"]["trained"] = probe_entries(trained, table, test, cfg)
-    audit["recomputed"] = provenance.collect(config={"from": str(scores), "stats": asdict(cfg), "source": str(src)},
-                                             seeds={"stats": cfg.seed}, inputs=[scores, path], device="cpu")
-    return doc
