@@ -32,7 +32,7 @@ SUPERVISED = [p for p in LADDER if p != "standard"]
 MONITOR = {p.name: p.monitor for p in registry.PROTOCOLS.values()}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 GOLDEN = Path(__file__).resolve().parent / "golden" / "audit.json"
-REAL_FORMAT_1 = Path(__file__).resolve().parents[1] / "reference" / "ped2_audit" / "lite0" / "audit.json"
+REAL_FORMAT_1 = Path(__file__).resolve().parent / "data" / "audit_format1_ped2_lite0.json"
 
 
 def table_rows(table: str, key_cols: int = 1) -> dict:
@@ -229,8 +229,10 @@ def test_headline_leads_with_the_drop_its_interval_and_the_chance_band():
     lead = audit_report.headline(doc)
     assert lead.startswith("Mean per-fold ROC-AUC of the paper's recurrent heads (LSTM, GRU, LSTM_GRU, SimpleRNN): ")
     assert "label-permutation chance band [0.4000, 0.6000]" in lead
-    assert lead.endswith("a drop of 0.4460, 95% CI of the drop [+0.3800, +0.5200] (paired clip bootstrap over 12 "
-                         "test clips).")
+    # figure and interval come from the same paired comparison (0.4475); the two means above
+    # it differ by 0.4460 here (the fixture's comparison is over other items), and it says so
+    assert lead.endswith("a drop of 0.4475 (on the clips both rungs score; 0.4460 between the two means above), "
+                         "95% CI of the drop [+0.3800, +0.5200] (paired clip bootstrap over 12 test clips).")
     md = to_markdown(doc)
     assert md.splitlines()[2] == f"**{lead}**"  # audit.md leads with it
     assert ladder_paragraph(doc).startswith(lead + " ")
@@ -247,6 +249,15 @@ def test_headline_quotes_the_recurrent_means_own_interval_and_band_where_recorde
     assert "under `paper` (95% CI [0.9921, 0.9983])" in lead
     assert "under `strict` (95% CI [0.4601, 0.6312]; label-permutation chance band [0.3811, 0.7102])" in lead
     assert "CIs span" not in lead  # the span of the heads' intervals only stands in where no interval was recorded
+
+
+def test_headline_of_a_construction_says_paper_scores_the_copies():
+    doc = doc2(comparisons=[comparison("recurrent mean, rung vs rung", f"strict/{'+'.join(RECURRENT)}",
+                                       f"paper/{'+'.join(RECURRENT)}", -0.4460, -0.52, -0.38)])
+    assert "a drop of 0.4460, 95% CI" in audit_report.headline(doc)  # the same figure: no scope note
+    doc["audit"]["construction"] = {"rows": 5824, "copies": 1264, "train_clip_frames": 2550}
+    assert ("a drop of 0.4460 (`paper` scores the flip / rotation copies too, as the paper did; `strict` original "
+            "frames only), 95% CI") in audit_report.headline(doc)
 
 
 def test_headline_says_when_the_drop_is_not_detectable():
@@ -298,8 +309,8 @@ def test_each_step_lists_every_factor_it_changes():
     assert list(changed)[:5] == list(zip(LADDER, LADDER[1:]))
     assert changed[("paper", "paper-val")] == ["early stopping watches", "training size (mean per fit)"]
     assert changed[("paper-val", "temporal")] == ["windows"]  # same sizes and shares in this document
-    assert changed[("temporal", "strict-test-only")] == [
-        "split", "training data", "what is tested", "training size (mean per fit)", "test size (mean per fit)",
+    assert changed[("temporal", "strict-test-only")] == [  # early stopping: random windows -> held-out clips
+        "split", "early stopping watches", "training data", "what is tested", "training size (mean per fit)", "test size (mean per fit)",
         "test frames inside training windows (mean share)", "AUC method"]
     assert changed[("strict-test-only", "strict")] == ["training data", "training size (mean per fit)"]
     assert changed[("strict", "standard")][0] == "model" and "early stopping watches" in changed[("strict", "standard")]
@@ -308,6 +319,10 @@ def test_each_step_lists_every_factor_it_changes():
     assert f["training size (mean per fit)"] == "3200 windows" and f["test size (mean per fit)"] == "100 windows"
     assert f["AUC method"] == "mean over the 4 folds of each fold's ROC-AUC, then over runs"
     assert audit_steps.factors(doc, "paper")["AUC method"].startswith("each run's test ROC-AUC")
+    assert audit_steps.factors(doc, "temporal")["early stopping watches"] == \
+        "the loss on a validation split of random windows carved from training"
+    assert audit_steps.factors(doc, "strict-test-only")["early stopping watches"] == \
+        "the loss on the windows of whole training clips held out for validation"
 
 
 def test_a_step_claims_only_what_its_contrast_measures():
@@ -320,7 +335,7 @@ def test_a_step_claims_only_what_its_contrast_measures():
     one = to_markdown(doc2(rungs=["paper", "paper-val"]))
     assert "- LSTM: −0.0060 [−0.0110, −0.0010]: differs" in one
     # the paragraph names every factor of its largest step, not only the leakage the rung removes
-    assert "that step changes split, training data, what is tested" in ladder_paragraph(doc2())
+    assert "that step changes split, early stopping watches, training data, what is tested" in ladder_paragraph(doc2())
 
 
 # --------------------------------------------------------------- the other sections
@@ -558,7 +573,7 @@ def test_ladder_records_are_numbers_one_per_rung_and_head_or_scorer():
     assert strict["rank-pooled ROC-AUC"] == pytest.approx(0.549) and strict["raw pooled ROC-AUC (biased on k-fold rungs)"] == 0.5
     assert (strict["chance band low"], strict["chance band high"]) == (0.40, 0.60)
     assert strict["base-rate raw pooled ROC-AUC"] == 0.38 and strict["fits restoring epoch 0 (share)"] == 0.5
-    assert strict["ROC-AUC mean"] == 0.55 and strict["runs"] == 2 and strict["early stopping watches"] == "validation split"
+    assert strict["ROC-AUC mean, per run, folds pooled"] == 0.55 and strict["runs"] == 2 and strict["early stopping watches"] == "validation split"
     knn = records[-2]
     assert knn["kind"] == "one-class scorer" and knn["std over runs (population)"] is None
     assert knn["fits restoring epoch 0 (share)"] is None

@@ -76,7 +76,7 @@ def test_bench_passes_and_writes_report(mirror, tmp_path):
     assert len(doc["provenance"]["inputs"]) == 2
     assert doc["provenance"]["config"]["trainer"] == "batched"  # the default path of the bench
     md = (tmp_path / "report" / "reproduce.md").read_text()
-    assert "| ped2 | convnext_tiny | LSTM | paper | accuracy |" in md
+    assert "| ped2 | convnext_tiny | LSTM | paper | Accuracy |" in md and "| paper | ROC-AUC |" in md
     # The session's full report: exactly the one case that ran.
     assert "anomaly-ref report: " in proc.stdout
     page = (tmp_path / "report" / "report.html").read_text()

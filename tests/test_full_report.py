@@ -14,7 +14,7 @@ from resultfiles import PROV, entry, mixed_sweep, paper, write
 
 REPO = Path(__file__).resolve().parents[1]
 OLD_REPRODUCE = REPO / "reference" / "ped2_tf_efficientnet_lite0_batched.json"  # written before "kind"
-OLD_AUDIT = REPO / "reference" / "ped2_audit" / "lite0" / "audit.json"
+OLD_AUDIT = REPO / "tests" / "data" / "audit_format1_ped2_lite0.json"  # format 1 (before issue 21)
 
 
 def test_verdicts_of_a_mixed_sweep(tmp_path):

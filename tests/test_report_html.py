@@ -180,7 +180,7 @@ def test_an_unpublished_cell_says_so_once_and_the_time_is_in_one_notation(report
     assert "+00:00" not in path.read_text()  # the inputs' run times too
 
 
-REAL_AUDIT = Path(__file__).resolve().parents[1] / "reference" / "ped2_audit" / "lite0" / "audit.json"
+REAL_AUDIT = Path(__file__).resolve().parent / "data" / "audit_format1_ped2_lite0.json"  # format 1 (before issue 21)
 
 
 def test_the_summary_leads_with_the_audits_rungs_and_headline(tmp_path):

@@ -15,8 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Extract features once (cached by content hash), then run each rung of the protocol "
             f"ladder ({', '.join(PROTOCOLS)}) with each head, and write audit.json, audit.md and "
-            "audit.png to --out. Each rung removes one source of leakage of the paper's protocol "
-            "(PROTOCOL §9), so the drop between neighbouring rungs names its cause. 'standard' "
+            "audit.png to --out. Most rungs remove one source of leakage of the paper's protocol "
+            "(PROTOCOL §9); audit.md names every factor each step changes (split, training data, "
+            "AUC method, validation), so a drop is read as the effect of all of them. 'standard' "
             "fits one-class scorers on normal training frames (--train-source) and scores every "
             "test frame. Rungs not asked for explicitly are skipped, with the reason, when the "
             "inputs cannot support them."

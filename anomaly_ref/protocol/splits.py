@@ -202,6 +202,12 @@ def carve_val_clips(
     folds over the training clips (at least 2, at most the number of training clips).
 
     labels, groups : (n_windows,) label and clip id of every window.
+
+    The carve is close to a function of the training clips alone (``StratifiedGroupKFold``'s
+    shuffle only breaks ties, so ``random_state`` rarely matters): validation clips differ
+    between runs and folds because their training clips do (each run draws its own partition),
+    not because of the seed. The carve is rebuilt from the recorded config by ``anomaly-ref
+    recompute`` and checked against the recorded validation sizes.
     """
     train_idx = np.asarray(train_idx)
     g, y = groups[train_idx], labels[train_idx]

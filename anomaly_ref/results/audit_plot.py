@@ -67,7 +67,7 @@ def plot_ladder(doc: d.Doc) -> bytes:
     ax = fig.add_subplot()
     for i, (p, (x0, x1, low, high)) in enumerate(data["bands"].items()):
         ax.fill_between([x0, x1], [low, low], [high, high], color="grey", alpha=0.25, linewidth=0,
-                        label="chance band (label permutation)" if i == 0 else None)
+                        label="chance band (label permutation; span of the heads' bands)" if i == 0 else None)
     ax.axhline(data["chance"], color="grey", linestyle=":", linewidth=1, label="0.5")
     markers = iter("os^Dv<>PXh*")
     for name, s in data["series"].items():

@@ -31,6 +31,16 @@ def _split(spec: registry.Protocol, folds: int | None) -> str:
     return "fit on the normal training clips, score the test clips"
 
 
+def _watches(spec: registry.Protocol) -> str:
+    # How the validation data is drawn is part of the factor: random windows of the training
+    # share (their frames sit in training windows too) or whole held-out training clips.
+    if spec.monitor == "val" and spec.split == "random":
+        return "the loss on a validation split of random windows carved from training"
+    if spec.monitor == "val" and spec.split == "clip-kfold":
+        return "the loss on the windows of whole training clips held out for validation"
+    return WATCHES.get(spec.monitor, spec.monitor)
+
+
 def _trained_on(spec: registry.Protocol) -> str:
     if spec.split == "random":
         return "the training share of the test set's windows (test-set video only)"
@@ -44,8 +54,10 @@ def _tested(spec: registry.Protocol) -> str:
     if spec.split == "random":
         return "the test share of the windows (their frames may also sit in training windows)"
     if spec.split == "clip-kfold":
-        return ("the original frames of the held-out test clips (copies and Train frames only ever train)"
-                if spec.tests == "originals" else "every window of the held-out clips")
+        if spec.tests != "originals":
+            return "every window of the held-out clips"
+        # The same on both clip-grouped rungs: whether Train frames train is "training data"'s.
+        return "the original frames of the held-out test clips (copies and Train-clip frames are never tested)"
     return "every test-clip frame"
 
 
@@ -78,7 +90,7 @@ def factors(doc: d.Doc, p: str) -> dict[str, str]:
                   else "one-class scorers fit on normal frames"),
         "windows": WINDOWS.get(spec.windows, spec.windows),
         "split": _split(spec, folds if spec.split == "clip-kfold" else None),
-        "early stopping watches": WATCHES.get(spec.monitor, spec.monitor),
+        "early stopping watches": _watches(spec),
         "training data": _trained_on(spec),
         "what is tested": _tested(spec),
         "training size (mean per fit)": size("n_train"),
@@ -133,8 +145,8 @@ def step_section(doc: d.Doc, before: str, after: str) -> list[str]:
     else:
         lines += [f"This contrast spans several rungs and changes {len(changed)} factors:", ""]
     lines += [f"- {k}: {a} → {b}" for k, a, b in changed]
-    measured = ("it measures this one change" if len(changed) == 1 else
-                "it measures all of these together and cannot be credited to any one of them")
+    measured = ("measures this one change" if len(changed) == 1 else
+                "measures all of these together and cannot be credited to any one of them")
     lines += ["", f"The difference between `{before}` and `{after}` {measured}."]
     found = claims(doc, before, after)
     if found:

@@ -229,17 +229,22 @@ def partition_lines(doc: d.Doc) -> list[str]:
 # ------------------------------------------------------------------ the workbook sheet
 
 
+POOLED = ", per run, folds pooled"  # the summary metrics' columns: what they are on k-fold rungs
+
+
 def ladder_records(doc: d.Doc) -> list[dict[str, Any]]:
     """The ladder as data, for a spreadsheet: one record per (rung, head or scorer) in ladder
     order; figures as numbers (None where undefined or not recorded: a format-1 document has
     no intervals), shares as fractions; a skipped rung without results is one record with its
-    ``skipped`` reason and no figures. The summary's metric columns (``ROC-AUC mean`` ...)
-    are each run's test metrics over runs, as the notebooks print them (pooled over folds)."""
+    ``skipped`` reason and no figures. The summary's metric columns (``ROC-AUC mean, per run,
+    folds pooled`` ...) are each run's test metrics over runs, as the notebooks print them: on a
+    k-fold rung each run's figure pools its folds' predictions, biased like the raw pooled AUC,
+    and the header says so."""
     from .report import METRIC_TITLES
 
     doc = d.read(doc)
     es, skipped = d.entries(doc), d.skipped(doc)
-    metrics = [f"{METRIC_TITLES[m]} {k}" for m in registry.METRICS for k in ("mean", "std")]
+    metrics = [f"{METRIC_TITLES[m]} {k}{POOLED}" for m in registry.METRICS for k in ("mean", "std")]
     columns = ["rung", "head or scorer", "kind", "runs", "mean per-fold ROC-AUC", "CI low", "CI high",
                "std over runs (population)", "std over runs (sample)", "rank-pooled ROC-AUC", "rank-pooled CI low",
                "rank-pooled CI high", "raw pooled ROC-AUC (biased on k-fold rungs)", "within-clip ROC-AUC",

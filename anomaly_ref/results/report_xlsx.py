@@ -154,7 +154,7 @@ def _audit_format(name: str) -> str | None:
         return "0.0%"
     if name == "permutation p":
         return "0.000"
-    if name.endswith((" mean", " std")) or any(k in name for k in ("ROC-AUC", "CI ", "std over", "chance band")):
+    if name.endswith((" mean", " std", "folds pooled")) or any(k in name for k in ("ROC-AUC", "CI ", "std over", "chance band")):
         return "0.0000"
     return None
 

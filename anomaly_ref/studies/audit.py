@@ -1,7 +1,9 @@
 """The leakage audit: every rung of the protocol ladder on the same frames, heads and seeds.
 
-Each rung of ``registry.PROTOCOLS`` removes one source of leakage from the rung before
-(PROTOCOL §9), so the drop between neighbours names its cause. Supervised rungs train
+Most rungs of ``registry.PROTOCOLS`` remove one source of leakage from the rung before
+(PROTOCOL §9), but a step may change more than one factor (split, training data, AUC
+method, validation): ``results.audit_steps`` names them all, and a drop is read as their
+joint effect. Supervised rungs train
 the heads (:func:`anomaly_ref.protocol.runner.run_protocol`); the ``standard`` rung fits
 one-class scorers on the normal training clips (:mod:`anomaly_ref.protocol.oneclass`).
 
@@ -26,10 +28,10 @@ from ..protocol.records import ProtocolResult
 from ..protocol.runner import ProtocolConfig, build_windows, make_splits, run_protocol, rung_frames, window_roles
 from ..registry import PROTOCOLS, SCORERS, get_dataset, get_head, get_protocol, get_scorer, paper_heads
 from . import probes
+from .audit_files import AUDIT_FORMAT
 from .audit_stats import StatsConfig, describe, probe_entries, score_table
 from .inputs import Source, load_features, open_input
 
-AUDIT_FORMAT = 2  # 2: strict trains on the normal training clips too (format 1's strict is strict-test-only)
 DEFAULT_HEADS = (*paper_heads(), "Dense", "last-frame")  # the paper's four, the baseline, the control
 
 

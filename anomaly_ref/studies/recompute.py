@@ -10,10 +10,7 @@ clips before anything is replaced, so a rebuild that drifted from the audit is r
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from .. import provenance
@@ -23,7 +20,8 @@ from ..protocol.runner import ProtocolConfig, build_windows, make_splits, rung_f
 from ..protocol.splits import leaked_frame_share
 from ..registry import get_protocol
 from . import probes
-from .audit import AUDIT_FORMAT, rung_data
+from .audit import rung_data
+from .audit_files import read_kept
 from .audit_stats import StatsConfig, describe, probe_entries
 from .inputs import open_input
 
@@ -36,26 +34,8 @@ def recompute(folder, *, source=None, config: StatsConfig | None = None) -> dict
     not where ``audit.json`` says (only labels and clips are read); ``config``: other
     resamples, permutations or seed (default: those recorded). The document records
     ``recomputed`` (when, by which code, from which files)."""
-    import pandas as pd
-
-    folder = Path(folder)
-    path = folder / "audit.json"
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
-    audit = doc.get("audit", {})
-    if audit.get("format") != AUDIT_FORMAT or not audit.get("scores_file"):
-        raise InputError(f"{path}: format {audit.get('format', 1)} without a score file; only an audit of format "
-                         f"{AUDIT_FORMAT} with its scores.csv.gz can be recomputed (run the audit again)")
-    scores = folder / audit["scores_file"]
-    try:
-        blob = scores.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read the score file {scores}: {exc}") from None
-    if hashlib.sha256(blob).hexdigest() != audit.get("scores_sha256"):
-        raise InputError(f"{scores}: sha256 differs from the one {path} records; the scores are not that audit's")
-    table = pd.read_csv(scores, dtype={"clip": str, "copy": str, "origin": str})
+    doc, path, scores, table = read_kept(folder)
+    audit = doc["audit"]
     recorded = doc["provenance"]["config"]
     src = source or recorded["source"]
     test = open_input(src, audit["dataset"], audit["backbone"]).skeleton()

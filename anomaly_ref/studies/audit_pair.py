@@ -1,0 +1,164 @@
+"""Two audits compared on one rung: a paired clip bootstrap over the test clips both score,
+and every factor that differs between the two named.
+
+Two audits' figures side by side (with and without early stopping; the paper's
+construction against the plain test set) are two marginal figures whose intervals overlap
+mostly because both carry the clip-to-clip spread. Scored on the same clips, one clip draw
+applied to both sides removes that shared spread, so the difference gets its own interval.
+The difference measures everything that differs between the two audits: the document
+lists it (configuration, partitions, construction, code), and the reading claims no more.
+
+In: two audit folders (format 2, each with its ``scores.csv.gz``). Only original frames of
+test clips are compared (copies and Train-clip frames never count), clip ids matched across
+naming schemes (``Test011`` and ``11`` are one clip). Out: one document (``audit-pair``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+from .. import provenance
+from ..errors import InputError
+from ..protocol import stats
+from ..registry import paper_heads
+from .audit_files import read_kept
+from .audit_stats import HEADLINE, StatsConfig
+
+# Where files were read or written, not what was computed: not a factor of the difference.
+NOT_FACTORS = {"source", "train_source", "cache", "out"}
+
+
+def clip_id(clip: str) -> str:
+    """One id per test clip across naming schemes: ``Test011`` -> ``11``, ``011`` -> ``11``."""
+    m = re.fullmatch(r"(?:Test)?0*(\d+)", str(clip))
+    return str(int(m.group(1))) if m else str(clip)
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def _scores(table, rung: str, head: str) -> stats.Scores | None:
+    part = table[(table["rung"] == rung) & (table["head"] == head) & (table["copy"] == "original")
+                 & (table["origin"] == "test")]
+    if part.empty:
+        return None
+    return stats.Scores(part["run"].to_numpy(), part["fold"].to_numpy(),
+                        np.array([clip_id(c) for c in part["clip"]]), part["frame"].to_numpy(),
+                        part["label"].to_numpy(), part["score"].to_numpy(np.float64))
+
+
+def _partition(doc: dict, rung: str) -> list | None:
+    """The rung's recorded partitions, clip ids unified and every fold and run order-free."""
+    runs = (doc["audit"].get("partitions") or {}).get(rung)
+    if runs is None:
+        return None
+    return [sorted(sorted(clip_id(c) for c in fold) for fold in run) for run in runs]
+
+
+def factors(a: dict, b: dict, rung_a: str, rung_b: str) -> list[dict[str, Any]]:
+    """Every recorded factor whose value differs between audit ``a`` on ``rung_a`` and ``b`` on ``rung_b``."""
+    out = []
+    if rung_a != rung_b:
+        out.append({"factor": "rung", "a": rung_a, "b": rung_b})
+    fa, fb = _flat(a["provenance"].get("config") or {}), _flat(b["provenance"].get("config") or {})
+    for key in sorted(set(fa) | set(fb)):
+        if key.split(".")[-1] in NOT_FACTORS or key.startswith(("audit.protocols", "audit.heads", "audit.scorers",
+                                                                   "rungs")):
+            continue  # what else each audit ran does not change this rung's figures
+        if fa.get(key) != fb.get(key):
+            out.append({"factor": f"config {key}", "a": fa.get(key), "b": fb.get(key)})
+    ca, cb = a["audit"].get("construction"), b["audit"].get("construction")
+    if ca != cb:
+        out.append({"factor": "construction (training rows: copies, Train-clip frames)", "a": ca, "b": cb})
+    pa, pb = _partition(a, rung_a), _partition(b, rung_b)
+    if pa != pb:
+        out.append({"factor": "clip partitions (which clips share a fold; so which models score which clip)",
+                    "a": "recorded" if pa else None, "b": "recorded" if pb else None})
+    for key in ("dataset", "backbone", "pretrained"):
+        if a["audit"].get(key) != b["audit"].get(key):
+            out.append({"factor": key, "a": a["audit"].get(key), "b": b["audit"].get(key)})
+    ia, ib = (sorted((d["provenance"].get("inputs") or {}).values()) for d in (a, b))
+    if ia != ib:  # the frames or features each audit read (its construction, its extraction)
+        out.append({"factor": "input files (sha256, first 12 hex digits)", "a": [h[:12] for h in ia],
+                    "b": [h[:12] for h in ib]})
+    ga, gb = (a["provenance"].get("git") or {}).get("commit"), (b["provenance"].get("git") or {}).get("commit")
+    if ga != gb:
+        out.append({"factor": "code (git commit of the run)", "a": ga, "b": gb})
+    return out
+
+
+def _interval(dist: np.ndarray, value: float, cfg: StatsConfig) -> dict[str, Any]:
+    low, high = stats.percentile_interval(dist, cfg.level)
+    ok = dist[np.isfinite(dist)]
+    return {"statistic": HEADLINE, "difference": value, "low": low, "high": high, "level": cfg.level,
+            "share_le_0": float(np.mean(ok <= 0)) if len(ok) else float("nan"), "n_resamples": int(len(dist)),
+            "n_undefined": int(len(dist) - len(ok))}
+
+
+def compare(folder_a, folder_b, *, rung: str = "strict", rung_b: str | None = None,
+            config: StatsConfig = StatsConfig()) -> dict[str, Any]:
+    """Audit ``folder_a`` minus audit ``folder_b`` on ``rung`` (``rung_b`` for ``b``, default the
+    same): for each of the paper's recurrent heads both ran there and for their mean, the
+    difference of the mean per-fold ROC-AUC over the test clips both score, with a paired
+    clip-bootstrap interval (one draw for both sides and every head)."""
+    rung_b = rung_b or rung
+    a, b = read_kept(folder_a), read_kept(folder_b)
+    tables, heads = {}, []
+    for h in paper_heads():
+        ta, tb = _scores(a.table, rung, h), _scores(b.table, rung_b, h)
+        if ta is not None and tb is not None:
+            tables[h] = (ta, tb)
+            heads.append(h)
+    if not heads:
+        raise InputError(f"no recurrent head of the paper scored test frames under '{rung}' in {a.scores} and under "
+                         f"'{rung_b}' in {b.scores}; name a rung both audits ran (--rung, --rung-b)")
+    common = tables[heads[0]][0].clips
+    for ta, tb in tables.values():
+        common = np.intersect1d(np.intersect1d(common, ta.clips), tb.clips)
+    if len(common) < 2:
+        raise InputError(f"{a.path} and {b.path} share {len(common)} test clip(s) under these rungs; a paired "
+                         "clip bootstrap needs at least 2")
+    cut = {h: tuple(t.subset(np.isin(t.clip, common)) for t in pair) for h, pair in tables.items()}
+    M = stats.clip_resamples(len(common), config.n_resamples, config.seed)
+    rows, dists = [], []
+    for h in heads:
+        ta, tb = cut[h]
+        dist = stats.evaluate(ta, HEADLINE, M) - stats.evaluate(tb, HEADLINE, M)
+        va, vb = stats.statistic(ta, HEADLINE), stats.statistic(tb, HEADLINE)
+        dists.append(dist)
+        rows.append({"head": h, "a": va, "b": vb, "n_items_a": len(ta), "n_items_b": len(tb)}
+                    | _interval(dist, va - vb, config))
+    mean = {"head": "+".join(heads), "a": float(np.mean([r["a"] for r in rows])),
+            "b": float(np.mean([r["b"] for r in rows]))}
+    mean |= _interval(np.mean(dists, axis=0), mean["a"] - mean["b"], config)
+    ta, tb = cut[heads[0]]
+    frames_a = set(zip(ta.clip.tolist(), ta.index.tolist()))
+    frames_b = set(zip(tb.clip.tolist(), tb.index.tolist()))
+    return {
+        "kind": "audit-pair",
+        "a": {"folder": str(folder_a), "rung": rung, "dataset": a.doc["audit"].get("dataset"),
+              "backbone": a.doc["audit"].get("backbone")},
+        "b": {"folder": str(folder_b), "rung": rung_b, "dataset": b.doc["audit"].get("dataset"),
+              "backbone": b.doc["audit"].get("backbone")},
+        "statistic": HEADLINE,
+        "n_clips": int(len(common)), "clips": common.tolist(),
+        "frames": {"a": len(frames_a), "b": len(frames_b), "both": len(frames_a & frames_b),
+                   "identical": frames_a == frames_b},
+        "factors": factors(a.doc, b.doc, rung, rung_b),
+        "heads": rows, "recurrent_mean": mean,
+        "config": asdict(config),
+        "provenance": provenance.collect(config={"a": str(folder_a), "b": str(folder_b), "rung": rung,
+                                                 "rung_b": rung_b, "stats": asdict(config)},
+                                         seeds={"stats": config.seed}, inputs=[a.path, a.scores, b.path, b.scores],
+                                         device="cpu"),
+    }
