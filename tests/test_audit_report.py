@@ -581,3 +581,14 @@ def test_ladder_records_are_numbers_one_per_rung_and_head_or_scorer():
     assert all(isinstance(r[k], (int, float, type(None))) for r in records for k in numeric)
     skipped = audit_report.ladder_records(doc2(rungs=["paper"], skipped=[{"protocol": "strict", "reason": "x"}]))
     assert skipped[-1] == {**dict.fromkeys(skipped[-1]), "rung": "strict", "skipped": "x"}
+
+
+def test_the_document_counts_its_paired_intervals_and_what_chance_alone_gives():
+    doc = doc2()
+    n = len(doc["audit"]["comparisons"]) + len((doc["audit"].get("comparable") or {}).get("rows") or [])
+    note = audit_report.multiplicity_note(doc)
+    assert note.startswith(f"This audit records {n} paired intervals") and f"about {n / 20:.1f} of them" in note
+    assert note in to_markdown(doc)
+    bare = doc2(comparisons=[])
+    bare["audit"]["comparable"] = None
+    assert audit_report.multiplicity_note(bare) == ""

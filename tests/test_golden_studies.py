@@ -26,7 +26,7 @@ sys.path.insert(0, str(GOLDEN))
 import make_golden  # noqa: E402
 
 NAMES = ("reproduce", "audit", "gradcam")
-GRADCAM_TOL = 0.03  # absolute, on scores in [0, 1]; see the docstring
+GRADCAM_TOL = 0.02  # absolute, on scores in [0, 1]: the 0.012 measured across CPUs, with a margin
 
 
 def differences(a, b, tol: float, path: str = "") -> list[str]:

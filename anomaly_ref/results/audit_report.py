@@ -38,7 +38,7 @@ from .audit_tables import (  # noqa: F401  (the renderers' public names, importe
 )
 from .audit_text import (  # noqa: F401
     LEGACY_TABLE_NOTE, PROBES_NOTE, RUNG_NOTE, TABLE_NOTE, control_claims, early_stopping, headline,
-    ladder_paragraph, legacy_note, scores_line,
+    ladder_paragraph, legacy_note, multiplicity_note, scores_line,
 )
 
 Doc = d.Doc
@@ -148,7 +148,7 @@ def _sections(doc: Doc) -> list[str]:
     lines += ["## What each step changes", "",
               "Each rung is designed to remove one source of leakage, but a step between rungs changes more "
               "than that: every factor it changes is listed, and the step's difference measures them together.",
-              "", *all_steps(doc)]
+              "", *([note, ""] if (note := multiplicity_note(doc)) else []), *all_steps(doc)]
     if (audit.get("comparable") or {}).get("rows"):
         comp = audit["comparable"]
         lines += [f"## `{comp.get('rung')}` beside `standard` on identical frames", "",

@@ -271,3 +271,17 @@ def scores_line(doc: d.Doc) -> str:
     return (f"Every out-of-fold score is in `{name}` beside this file ({audit.get('scores_rows', NA)} rows: rung, "
             f"head, run, fold, clip, frame, copy, label, score{'; sha256 ' + sha if sha else ''}): any figure "
             "here can be recomputed from it.")
+
+
+def multiplicity_note(doc: d.Doc) -> str:
+    """How many paired intervals the document records and how many of them would exclude 0 by
+    chance alone at their level: the reader's guard against reading one exclusion as a finding."""
+    doc = d.read(doc)
+    n = len(d.comparisons(doc)) + len((doc["audit"].get("comparable") or {}).get("rows") or [])
+    if n == 0:
+        return ""
+    return (f"This audit records {n} paired intervals (heads against `last-frame`, rung against rung, the "
+            f"recurrent means, `strict` beside `standard`); at 95% each, about {n / 20:.1f} of them would exclude 0 "
+            "by chance alone even where nothing differs, so a single exclusion is weak evidence: the findings "
+            "rest on the recurrent heads' mean and on patterns across heads.")
+
