@@ -40,8 +40,8 @@ def table(seed: int, shift: float, clip_name=str, extra_rows: bool = False) -> p
                                  rng.normal() + label * (0.5 + shift)))
                     if extra_rows and label:  # a copy and a Train-clip frame: scored, never compared
                         rows.append(("strict", head, run, fold, clip_name(clip), frame, "flip", "test", 1, 9.0))
-                if extra_rows:
-                    rows.append(("strict", head, run, fold, f"Train00{clip}", 0, "original", "train", 0, -9.0))
+                if extra_rows:  # named like a test clip: only the origin column tells them apart
+                    rows.append(("strict", head, run, fold, f"Train{clip:03d}", 0, "original", "train", 0, -9.0))
     return pd.DataFrame(rows, columns=["rung", "head", "run", "fold", "clip", "frame", "copy", "origin", "label",
                                        "score"])
 
@@ -79,6 +79,17 @@ def test_the_difference_is_the_paired_bootstrap_of_the_two_sides(tmp_path):
         assert (row["low"], row["high"]) == pytest.approx((want.low, want.high))
     mean = doc["recurrent_mean"]
     assert mean["difference"] == pytest.approx(np.mean([r["difference"] for r in doc["heads"]]))
+    # the mean's interval: one clip draw for both sides and both heads, recomputed here
+    M = stats.clip_resamples(CLIPS, 300, 3)
+    dist = np.mean([stats.evaluate(as_scores(ta, h), "mean_fold_auc", M)
+                    - stats.evaluate(as_scores(tb, h), "mean_fold_auc", M) for h in HEADS], axis=0)
+    assert (mean["low"], mean["high"]) == pytest.approx(tuple(np.percentile(dist, [2.5, 97.5])))
+    assert mean["bootstrap_mean"] == pytest.approx(dist.mean())
+    assert (mean["basic_low"], mean["basic_high"]) == pytest.approx((2 * mean["difference"] - mean["high"],
+                                                                    2 * mean["difference"] - mean["low"]))
+    per_run = {r: np.mean([stats.per_run(as_scores(ta, h), "mean_fold_auc")[r]
+                           - stats.per_run(as_scores(tb, h), "mean_fold_auc")[r] for h in HEADS]) for r in (0, 1)}
+    assert mean["per_run"] == pytest.approx(per_run)
     assert mean["difference"] > 0 and mean["low"] > 0  # the shifted side is the better one
     assert doc["frames"] == {"a": CLIPS * 20, "b": CLIPS * 20, "both": CLIPS * 20, "identical": True}
     assert [f["factor"] for f in doc["factors"]] == ["config audit.protocol.train.patience"]  # not the source path
@@ -90,7 +101,7 @@ def test_the_difference_is_the_paired_bootstrap_of_the_two_sides(tmp_path):
 def test_copies_train_frames_and_clip_names_do_not_change_the_comparison(tmp_path):
     ta = table(1, shift=0.3)
     named = table(1, shift=0.3, clip_name=lambda c: f"Test{c:03d}", extra_rows=True)
-    b = write_audit(tmp_path / "b", table(2, shift=0.0))
+    b = write_audit(tmp_path / "b", table(2, shift=0.0, extra_rows=True))  # Train clips on both sides
     plain = compare(write_audit(tmp_path / "a", ta), b, config=StatsConfig(n_resamples=200))
     other = compare(write_audit(tmp_path / "a2", named, construction={"copies": 60}), b,
                     config=StatsConfig(n_resamples=200))
@@ -144,3 +155,50 @@ def test_cli_prints_and_writes(tmp_path, capsys):
     assert (tmp_path / "pair" / "pair.md").read_text() in out
     assert main(["audit-diff", str(a), str(tmp_path / "missing")]) == 2
     assert "error: cannot read" in capsys.readouterr().err
+
+
+def test_clips_that_would_merge_or_disagree_are_refused(tmp_path):
+    t = table(1, 0.0)
+    b = write_audit(tmp_path / "b", t)
+    merged = t.copy()
+    merged.loc[merged["clip"] == "2", "clip"] = "Test001"  # reads as clip 1 beside the real "1"
+    with pytest.raises(InputError, match=r"a/scores.csv.gz: test clips '1' and 'Test001' would both read as clip '1'"):
+        compare(write_audit(tmp_path / "a", merged), b)
+    relabelled = t.copy()
+    relabelled.loc[(relabelled["clip"] == "3") & (relabelled["frame"] == 0), "label"] = 1
+    with pytest.raises(InputError, match=r"label 1 shared frames differently \(first: clip 3 frame 0\)"):
+        compare(write_audit(tmp_path / "c", relabelled), b)
+    other = write_audit(tmp_path / "d", t)
+    doc = json.loads((other / "audit.json").read_text())
+    doc["audit"]["dataset"] = "ped1"
+    (other / "audit.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="audits 'ped1' and .* 'ped2': audit-diff pairs test clips of one dataset"):
+        compare(other, b)
+
+
+def test_a_difference_whose_two_intervals_disagree_is_unresolved():
+    doc = {"a": {"folder": "A", "rung": "strict"}, "b": {"folder": "B", "rung": "strict"}, "n_clips": 12,
+           "frames": {"a": 10, "b": 10, "both": 10, "identical": True}, "factors": [], "heads": []}
+    mean = {"head": "LSTM", "a": 0.8, "b": 0.74, "difference": 0.06, "low": -0.016, "high": 0.088,
+            "basic_low": 0.032, "basic_high": 0.136, "bootstrap_mean": 0.039, "fragile": True, "n_resamples": 1000,
+            "per_run": {"0": -0.017, "1": 0.168}}
+    md = to_markdown(doc | {"recurrent_mean": mean})
+    assert "Unresolved: the recurrent heads' mean differs by +0.0600" in md and "disagree on whether it excludes 0" in md
+    assert "−0.0170 to +0.1680 (2 runs)" in md and "the basic interval disagrees: unresolved" in md
+    settled = to_markdown(doc | {"recurrent_mean": mean | {"fragile": False}})
+    assert "Unresolved" not in settled and "No difference in the recurrent heads' mean is detectable" in settled
+
+
+def test_cli_checks_its_output_folder_before_the_work(tmp_path, capsys):
+    a, b = write_audit(tmp_path / "a", table(1, 1.0)), write_audit(tmp_path / "b", table(2, 0.0))
+    out = tmp_path / "pair"
+    assert main(["audit-diff", str(a), str(b), "--resamples", "100", "--out", str(out)]) == 0
+    first = (out / "pair.json").read_text()
+    capsys.readouterr()
+    assert main(["audit-diff", str(a), str(b), "--resamples", "200", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {out} already holds pair.json or pair.md")
+    assert (out / "pair.json").read_text() == first  # nothing replaced
+    assert main(["audit-diff", str(a), str(b), "--resamples", "200", "--out", str(out), "--force"]) == 0
+    assert json.loads((out / "pair.json").read_text())["config"]["n_resamples"] == 200
+    assert main(["audit-diff", str(a), str(b), "--out", str(tmp_path / "no" / "such")]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -30,11 +30,12 @@ GRADCAM_TOL = 0.02  # absolute, on scores in [0, 1]: the 0.012 measured across C
 
 
 def differences(a, b, tol: float, path: str = "") -> list[str]:
-    """Where ``a`` and ``b`` differ: structure and non-floats exactly, floats beyond ``tol``."""
+    """Where ``a`` and ``b`` differ: structure, non-floats and everything under ``config``
+    exactly, other floats beyond ``tol``."""
     if isinstance(a, dict) and isinstance(b, dict):
         if set(a) != set(b):
             return [f"{path}: keys {sorted(set(a) ^ set(b))} on one side only"]
-        return [d for k in a for d in differences(a[k], b[k], tol, f"{path}/{k}")]
+        return [d for k in a for d in differences(a[k], b[k], 0.0 if k == "config" else tol, f"{path}/{k}")]
     if isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
             return [f"{path}: {len(a)} items vs {len(b)}"]
@@ -76,6 +77,10 @@ def test_the_gradcam_comparison_sees_a_changed_figure_or_key(today):
     assert differences(moved, before, GRADCAM_TOL) == [
         f"/summary/paper/gradcam++/pixel_auc: {moved['summary']['paper/gradcam++']['pixel_auc']} vs "
         f"{before['summary']['paper/gradcam++']['pixel_auc']}"]
+    configured = json.loads(json.dumps(now))
+    configured["config"]["motion_sigma"] += 0.001  # inside the tolerance, but a configuration: exact
+    assert differences(configured, before, GRADCAM_TOL) == [
+        f"/config/motion_sigma: {configured['config']['motion_sigma']} vs {before['config']['motion_sigma']}"]
     renamed = json.loads(json.dumps(now))
     renamed["frames"][0]["mask_area_px"] = renamed["frames"][0].pop("mask_area")
     assert differences(renamed, before, GRADCAM_TOL) == ["/frames[0]: keys ['mask_area', 'mask_area_px'] on one side only"]

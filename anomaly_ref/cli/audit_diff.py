@@ -23,15 +23,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="example: anomaly-ref audit-diff reference/ped2_audit/lite0_no_early_stopping "
                "reference/ped2_audit/lite0 --rung strict-test-only",
     )
-    p.add_argument("a", metavar="A", help="folder of an audit (format 2, with scores.csv.gz): the first side")
-    p.add_argument("b", metavar="B", help="folder of another audit: the second side (the difference is A − B)")
+    p.add_argument("a", metavar="A", help="folder of an audit (format 2, with scores.csv.gz): the first side, "
+                                          "e.g. reference/ped2_audit/lite0_no_early_stopping")
+    p.add_argument("b", metavar="B", help="folder of another audit: the second side (the difference is A − B), "
+                                          "e.g. reference/ped2_audit/lite0")
     p.add_argument("--rung", default="strict", choices=supervised,
                    help="the rung compared (default: strict), e.g. --rung strict-test-only")
     p.add_argument("--rung-b", choices=supervised,
                    help="the rung of B if not --rung, e.g. --rung-b strict-test-only")
-    p.add_argument("--resamples", type=int, default=1000, help="clip-bootstrap resamples (default: 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the clip draws (default: 0)")
+    p.add_argument("--resamples", type=int, default=1000,
+                   help="clip-bootstrap resamples (default: 1000), e.g. --resamples 5000")
+    p.add_argument("--seed", type=int, default=0, help="seed of the clip draws (default: 0), e.g. --seed 1")
     p.add_argument("--out", metavar="DIR", help="write pair.json and pair.md here, e.g. --out pairs/es")
+    p.add_argument("--force", action="store_true",
+                   help="replace a pair.json / pair.md already in --out (default: refuse), e.g. --out pairs/es --force")
     p.set_defaults(func=run)
 
 
@@ -43,15 +48,20 @@ def run(args: argparse.Namespace) -> int:
     from ..studies.audit_stats import StatsConfig
     from ._checks import check_min, check_out_path
 
+    from ..errors import InputError
+    from ..fileio import atomic_write_text
+
     check_min("--resamples", args.resamples, 100)
+    out = check_out_path(args.out) if args.out else None  # before the work, not after it
+    if out is not None and not args.force and any((out / n).exists() for n in ("pair.json", "pair.md")):
+        raise InputError(f"{out} already holds pair.json or pair.md; give another --out or --force to replace them")
     doc = compare(args.a, args.b, rung=args.rung, rung_b=args.rung_b,
                   config=StatsConfig(n_resamples=args.resamples, seed=args.seed))
     md = to_markdown(doc)
     print(md)
-    if args.out:
-        out = check_out_path(args.out)
+    if out is not None:
         out.mkdir(exist_ok=True)
-        (out / "pair.json").write_text(json.dumps(doc, indent=1, default=float) + "\n")
-        (out / "pair.md").write_text(md)
+        atomic_write_text(out / "pair.json", json.dumps(doc, indent=1, default=float) + "\n")
+        atomic_write_text(out / "pair.md", md)
         print(f"wrote {out / 'pair.json'}\nwrote {out / 'pair.md'}")
     return 0

@@ -11,8 +11,9 @@ from .audit_fmt import DASH, NA, bracket, cell, difference_text, fmt, signed
 
 CONDITIONING = ("The interval resamples test clips with the trained models held fixed (each clip also "
                 "trained the other folds' models, so this is an interval for these fits, not for a new "
-                "training). With 12 clips in 4 folds a nominal 95% interval of the mean per-fold AUC covers "
-                "about 92% (bench/bootstrap_coverage.py).")
+                "training). Its coverage is not measured for a paired difference; for a single figure's "
+                "interval with 12 clips in 4 folds a simulation gave about 92% for a nominal 95% "
+                "(bench/bootstrap_coverage.py, a simpler clip mix than a real dataset's).")
 
 
 def _value(v: Any) -> str:
@@ -42,10 +43,17 @@ def to_markdown(doc: Mapping[str, Any]) -> str:
         lines += [f"{credit}; it is not credited to any one of them unless it is the only one.", ""]
     else:
         lines += ["No recorded factor differs between a and b: a difference is run-to-run noise.", ""]
-    lines += ["## Differences", "", "| heads | a | b | a − b [95% CI] |", "|---|---|---|---|"]
+    lines += ["## Differences", "",
+              "| heads | a | b | a − b [95% CI] | bootstrap mean | basic 95% CI | run by run (min to max) |",
+              "|---|---|---|---|---|---|---|"]
     for r in [*doc["heads"], mean]:
         label = "mean of the recurrent heads" if r is mean else r["head"]
-        lines.append(f"| {cell(label)} | {fmt(r['a'])} | {fmt(r['b'])} | {cell(difference_text(r))} |")
+        runs = list((r.get("per_run") or {}).values())
+        spread = f"{signed(min(runs))} to {signed(max(runs))} ({len(runs)} runs)" if runs else NA
+        verdict = difference_text(r) + ("; the basic interval disagrees: unresolved" if r.get("fragile") else "")
+        lines.append(f"| {cell(label)} | {fmt(r['a'])} | {fmt(r['b'])} | {cell(verdict)} | "
+                     f"{signed(r.get('bootstrap_mean'))} | {bracket(r.get('basic_low'), r.get('basic_high'), sign=True)} "
+                     f"| {spread} |")
     lines += ["", _reading(mean), "", CONDITIONING, ""]
     return "\n".join(lines)
 
@@ -55,6 +63,12 @@ def _reading(mean: Mapping[str, Any]) -> str:
     if low is None or high is None or low != low or high != high:
         return f"The mean's difference has no defined interval ({NA})."
     span = bracket(low, high, sign=True)
+    if mean.get("fragile"):
+        return (f"Unresolved: the recurrent heads' mean differs by {signed(mean['difference'])}; the percentile "
+                f"interval {span} and the basic bootstrap interval "
+                f"{bracket(mean.get('basic_low'), mean.get('basic_high'), sign=True)} disagree on whether it "
+                f"excludes 0 (bootstrap mean {signed(mean.get('bootstrap_mean'))}: the resampling is biased here), "
+                "so neither a difference nor its absence is claimed.")
     if low > 0 or high < 0:
         return (f"The recurrent heads' mean differs by {signed(mean['difference'])}, 95% CI {span}: the interval "
                 "excludes 0.")

@@ -88,6 +88,8 @@ def _drop(doc: d.Doc, paper: float, strict: float, target: str) -> str:
 
 
 def _drop_words(delta: float) -> str:
+    if math.isnan(delta):
+        return "a drop not recorded (n/a)"
     return f"a drop of {delta:.4f}" if delta >= 0 else f"a rise of {-delta:.4f} (not a drop)"
 
 

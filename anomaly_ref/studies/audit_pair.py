@@ -65,44 +65,100 @@ def _partition(doc: dict, rung: str) -> list | None:
     return [sorted(sorted(clip_id(c) for c in fold) for fold in run) for run in runs]
 
 
+# Config keys that cannot change a supervised rung's scores: what else the audit ran, how its
+# statistics and probes were taken, the one-class scorers; dataset / backbone / pretrained are
+# compared once, from the audit record.
+NOT_SCORE_CONFIG = ("audit.protocols", "audit.heads", "audit.scorers", "rungs", "audit.stats", "audit.probes",
+                    "audit.oneclass", "dataset", "backbone", "pretrained")
+
+
+def _differs(out: list, factor: str, va: Any, vb: Any) -> None:
+    if va != vb:
+        out.append({"factor": factor, "a": va, "b": vb})
+
+
 def factors(a: dict, b: dict, rung_a: str, rung_b: str) -> list[dict[str, Any]]:
-    """Every recorded factor whose value differs between audit ``a`` on ``rung_a`` and ``b`` on ``rung_b``."""
-    out = []
-    if rung_a != rung_b:
-        out.append({"factor": "rung", "a": rung_a, "b": rung_b})
-    fa, fb = _flat(a["provenance"].get("config") or {}), _flat(b["provenance"].get("config") or {})
+    """Every recorded factor that can change the scores of ``rung_a`` in audit ``a`` or
+    ``rung_b`` in ``b`` and whose value differs between them."""
+    out: list[dict[str, Any]] = []
+    _differs(out, "rung", rung_a, rung_b)
+    pa_, pb_ = a["provenance"], b["provenance"]
+    fa, fb = _flat(pa_.get("config") or {}), _flat(pb_.get("config") or {})
     for key in sorted(set(fa) | set(fb)):
-        if key.split(".")[-1] in NOT_FACTORS or key.startswith(("audit.protocols", "audit.heads", "audit.scorers",
-                                                                   "rungs")):
-            continue  # what else each audit ran does not change this rung's figures
-        if fa.get(key) != fb.get(key):
-            out.append({"factor": f"config {key}", "a": fa.get(key), "b": fb.get(key)})
-    ca, cb = a["audit"].get("construction"), b["audit"].get("construction")
-    if ca != cb:
-        out.append({"factor": "construction (training rows: copies, Train-clip frames)", "a": ca, "b": cb})
+        if key.split(".")[-1] in NOT_FACTORS or key.startswith(NOT_SCORE_CONFIG):
+            continue
+        _differs(out, f"config {key}", fa.get(key), fb.get(key))
+    for key in ("dataset", "backbone", "pretrained", "n_frames", "n_train_frames"):
+        _differs(out, key, a["audit"].get(key), b["audit"].get(key))
+    _differs(out, "construction (training rows: copies, Train-clip frames)", a["audit"].get("construction"),
+             b["audit"].get("construction"))
     pa, pb = _partition(a, rung_a), _partition(b, rung_b)
     if pa != pb:
         out.append({"factor": "clip partitions (which clips share a fold; so which models score which clip)",
                     "a": "recorded" if pa else None, "b": "recorded" if pb else None})
-    for key in ("dataset", "backbone", "pretrained"):
-        if a["audit"].get(key) != b["audit"].get(key):
-            out.append({"factor": key, "a": a["audit"].get(key), "b": b["audit"].get(key)})
+    _differs(out, "seeds of the rung", (pa_.get("seeds") or {}).get(rung_a), (pb_.get("seeds") or {}).get(rung_b))
+    for key in ("features", "train_features"):  # the extraction's content key: same frames, same backbone
+        _differs(out, f"{key} (extraction cache key)", (a["audit"].get(key) or {}).get("key"),
+                 (b["audit"].get(key) or {}).get("key"))
     ia, ib = (sorted((d["provenance"].get("inputs") or {}).values()) for d in (a, b))
     if ia != ib:  # the frames or features each audit read (its construction, its extraction)
         out.append({"factor": "input files (sha256, first 12 hex digits)", "a": [h[:12] for h in ia],
                     "b": [h[:12] for h in ib]})
-    ga, gb = (a["provenance"].get("git") or {}).get("commit"), (b["provenance"].get("git") or {}).get("commit")
-    if ga != gb:
-        out.append({"factor": "code (git commit of the run)", "a": ga, "b": gb})
+    ga, gb = pa_.get("git") or {}, pb_.get("git") or {}
+    _differs(out, "code (git commit of the run)", ga.get("commit"), gb.get("commit"))
+    _differs(out, "uncommitted changes in the run's tree (git dirty)", ga.get("dirty"), gb.get("dirty"))
+    va, vb = _flat(pa_.get("versions") or {}), _flat(pb_.get("versions") or {})
+    for key in sorted(set(va) | set(vb)):
+        _differs(out, f"version of {key}", va.get(key), vb.get(key))
+    da, db = _flat(pa_.get("device") or {}), _flat(pb_.get("device") or {})
+    for key in sorted(set(da) | set(db)):
+        _differs(out, f"device {key}", da.get(key), db.get(key))
     return out
 
 
 def _interval(dist: np.ndarray, value: float, cfg: StatsConfig) -> dict[str, Any]:
+    """The percentile interval of ``dist`` around ``value`` and what says how far to trust it:
+    the bootstrap mean (its distance from ``value`` is the resampling bias) and the basic
+    interval (``2 value - q``); ``fragile`` when the two intervals disagree on excluding 0."""
     low, high = stats.percentile_interval(dist, cfg.level)
     ok = dist[np.isfinite(dist)]
+    basic = (2 * value - high, 2 * value - low)
+    excludes = lambda lo, hi: bool(lo > 0 or hi < 0)  # noqa: E731
     return {"statistic": HEADLINE, "difference": value, "low": low, "high": high, "level": cfg.level,
             "share_le_0": float(np.mean(ok <= 0)) if len(ok) else float("nan"), "n_resamples": int(len(dist)),
-            "n_undefined": int(len(dist) - len(ok))}
+            "n_undefined": int(len(dist) - len(ok)),
+            "bootstrap_mean": float(np.mean(ok)) if len(ok) else float("nan"),
+            "basic_low": float(basic[0]), "basic_high": float(basic[1]),
+            "fragile": excludes(low, high) != excludes(*basic)}
+
+
+def _check_clips(kept, rung: str) -> None:
+    """Clip ids of ``kept``'s test frames map one to one onto unified ids (two names of one
+    audit never merge into one clip)."""
+    part = kept.table[(kept.table["rung"] == rung) & (kept.table["origin"] == "test")]
+    seen: dict[str, str] = {}
+    for raw in part["clip"].unique():
+        unified = clip_id(raw)
+        if seen.setdefault(unified, raw) != raw:
+            raise InputError(f"{kept.scores}: test clips {seen[unified]!r} and {raw!r} would both read as clip "
+                             f"{unified!r}; audit-diff cannot pair this audit's clips")
+
+
+def _check_labels(a_scores: stats.Scores, b_scores: stats.Scores, a_path, b_path) -> None:
+    """The frames both sides score carry the same labels (else they are not the same video)."""
+    la = dict(zip(zip(a_scores.clip.tolist(), a_scores.index.tolist()), a_scores.label.tolist()))
+    bad = sorted({(c, f) for c, f, y in zip(b_scores.clip.tolist(), b_scores.index.tolist(), b_scores.label.tolist())
+                  if (c, f) in la and la[(c, f)] != y})  # a frame is scored once per run: count it once
+    if bad:
+        raise InputError(f"{a_path} and {b_path} label {len(bad)} shared frames differently (first: clip {bad[0][0]} "
+                         f"frame {bad[0][1]}); they are not audits of the same test video")
+
+
+def _per_run(ta: stats.Scores, tb: stats.Scores) -> dict[int, float]:
+    """Run r of ``a`` minus run r of ``b`` for the runs both made: how much the difference
+    moves from one partition and model seed to the next."""
+    ra, rb = stats.per_run(ta, HEADLINE), stats.per_run(tb, HEADLINE)
+    return {int(r): float(ra[r] - rb[r]) for r in ra if r in rb}
 
 
 def compare(folder_a, folder_b, *, rung: str = "strict", rung_b: str | None = None,
@@ -113,6 +169,11 @@ def compare(folder_a, folder_b, *, rung: str = "strict", rung_b: str | None = No
     clip-bootstrap interval (one draw for both sides and every head)."""
     rung_b = rung_b or rung
     a, b = read_kept(folder_a), read_kept(folder_b)
+    if a.doc["audit"].get("dataset") != b.doc["audit"].get("dataset"):
+        raise InputError(f"{a.path} audits {a.doc['audit'].get('dataset')!r} and {b.path} "
+                         f"{b.doc['audit'].get('dataset')!r}: audit-diff pairs test clips of one dataset")
+    _check_clips(a, rung)
+    _check_clips(b, rung_b)
     tables, heads = {}, []
     for h in paper_heads():
         ta, tb = _scores(a.table, rung, h), _scores(b.table, rung_b, h)
@@ -129,17 +190,22 @@ def compare(folder_a, folder_b, *, rung: str = "strict", rung_b: str | None = No
         raise InputError(f"{a.path} and {b.path} share {len(common)} test clip(s) under these rungs; a paired "
                          "clip bootstrap needs at least 2")
     cut = {h: tuple(t.subset(np.isin(t.clip, common)) for t in pair) for h, pair in tables.items()}
+    _check_labels(*cut[heads[0]], a.path, b.path)
     M = stats.clip_resamples(len(common), config.n_resamples, config.seed)
-    rows, dists = [], []
+    rows, dists, per_run = [], [], []
     for h in heads:
         ta, tb = cut[h]
         dist = stats.evaluate(ta, HEADLINE, M) - stats.evaluate(tb, HEADLINE, M)
         va, vb = stats.statistic(ta, HEADLINE), stats.statistic(tb, HEADLINE)
         dists.append(dist)
-        rows.append({"head": h, "a": va, "b": vb, "n_items_a": len(ta), "n_items_b": len(tb)}
+        runs = _per_run(ta, tb)
+        per_run.append(runs)
+        rows.append({"head": h, "a": va, "b": vb, "n_items_a": len(ta), "n_items_b": len(tb), "per_run": runs}
                     | _interval(dist, va - vb, config))
     mean = {"head": "+".join(heads), "a": float(np.mean([r["a"] for r in rows])),
-            "b": float(np.mean([r["b"] for r in rows]))}
+            "b": float(np.mean([r["b"] for r in rows])),
+            "per_run": {r: float(np.mean([p[r] for p in per_run])) for r in per_run[0]
+                        if all(r in p for p in per_run)}}
     mean |= _interval(np.mean(dists, axis=0), mean["a"] - mean["b"], config)
     ta, tb = cut[heads[0]]
     frames_a = set(zip(ta.clip.tolist(), ta.index.tolist()))
