@@ -43,13 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from ..errors import InputError
+    from ..fileio import atomic_write_text
     from ..results.audit_pair_text import to_markdown
     from ..studies.audit_pair import compare
     from ..studies.audit_stats import StatsConfig
     from ._checks import check_min, check_out_path
-
-    from ..errors import InputError
-    from ..fileio import atomic_write_text
 
     check_min("--resamples", args.resamples, 100)
     out = check_out_path(args.out) if args.out else None  # before the work, not after it

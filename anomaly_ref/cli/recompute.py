@@ -32,15 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import dataclasses
-    import json
     import shutil
     from pathlib import Path
 
     from ..errors import InputError
     from ..results.audit_report import write_audit
     from ..studies.recompute import recompute
-    from ..studies.audit_stats import StatsConfig
     from ._checks import check_min, check_out_path
 
     for flag, value, low in (("--resamples", args.resamples, 100), ("--permutations", args.permutations, 100)):
@@ -49,13 +46,10 @@ def run(args: argparse.Namespace) -> int:
     folder = Path(args.audit)
     if not (folder / "audit.json").is_file():
         raise InputError(f"{folder}: no audit.json there (give the folder 'anomaly-ref audit --out' wrote)")
-    config = None
-    if any(v is not None for v in (args.resamples, args.permutations, args.seed)):
-        recorded = json.loads((folder / "audit.json").read_text()).get("audit", {}).get("stats") or {}
-        config = dataclasses.replace(StatsConfig(**recorded), **{k: v for k, v in (
-            ("n_resamples", args.resamples), ("n_permutations", args.permutations), ("seed", args.seed)) if v is not None})
+    overrides = {k: v for k, v in (("n_resamples", args.resamples), ("n_permutations", args.permutations),
+                                   ("seed", args.seed)) if v is not None}
     out = check_out_path(args.out) if args.out else folder
-    doc = recompute(folder, source=args.source, config=config)
+    doc = recompute(folder, source=args.source, overrides=overrides)
     if out != folder:
         out.mkdir(exist_ok=True)
         shutil.copyfile(folder / doc["audit"]["scores_file"], out / doc["audit"]["scores_file"])

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..registry import lookup
-from .rocauc import as_labels, as_vector
+from .rocauc import as_labels
 from .stats import (ROW_BLOCK, STATISTICS, Scores, as_count, as_level, as_rng, evaluate, percentile_interval,
                     statistic)
 

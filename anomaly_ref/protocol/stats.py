@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -377,24 +377,53 @@ class Difference:
         return {k: getattr(self, k) for k in keys}
 
 
+def _same_clips(a: Scores, b: Scores) -> None:
+    if a.clips.tolist() != b.clips.tolist():
+        only_a = [c for c in a.clips.tolist() if c not in set(b.clips.tolist())]
+        only_b = [c for c in b.clips.tolist() if c not in set(a.clips.tolist())]
+        raise InputError(f"paired tables must hold the same test clips: only in a {only_a[:5]}, "
+                         f"only in b {only_b[:5]}")
+
+
+def _difference(name: str, value: float, dist: np.ndarray, level: float) -> Difference:
+    """A :class:`Difference` from its estimate and its resample distribution."""
+    ok = dist[np.isfinite(dist)]
+    return Difference(name, value, *percentile_interval(dist, level), level,
+                      float(np.mean(ok <= 0)) if len(ok) else float("nan"), len(dist), len(dist) - len(ok), dist)
+
+
 def paired_difference(a: Scores, b: Scores, name: str = "mean_fold_auc", *, n_resamples: int = 1000,
                       level: float = 0.95, rng=0) -> Difference:
     """``statistic(a) - statistic(b)`` for two tables over the same test clips (e.g. a recurrent
     head and ``last-frame`` on the same runs and folds, or two rungs on the same clips), with the
     percentile interval of the difference over clip resamples, each draw applied to both sides.
     """
+    mean, _ = mean_paired_difference([(a, b)], name, n_resamples=n_resamples, level=level, rng=rng)
+    return mean
+
+
+def mean_paired_difference(pairs: Sequence[tuple[Scores, Scores]], name: str = "mean_fold_auc", *,
+                           n_resamples: int = 1000, level: float = 0.95,
+                           rng=0) -> tuple[Difference, list[Difference]]:
+    """The mean over ``pairs`` of ``statistic(a) - statistic(b)`` (e.g. the paper's recurrent
+    heads, each from one rung to another) and each pair's own difference, every table over the
+    same test clips and every one resampled on the same clip draws, so the mean's interval
+    comes from one distribution. Returns ``(mean, [per pair])``."""
     lookup(STATISTICS, name, "statistic")
     as_level(level)
-    if a.clips.tolist() != b.clips.tolist():
-        only_a = [c for c in a.clips.tolist() if c not in set(b.clips.tolist())]
-        only_b = [c for c in b.clips.tolist() if c not in set(a.clips.tolist())]
-        raise InputError(f"paired tables must hold the same test clips: only in a {only_a[:5]}, "
-                         f"only in b {only_b[:5]}")
-    M = clip_resamples(len(a.clips), n_resamples, rng)
-    dist = evaluate(a, name, M) - evaluate(b, name, M)
-    ok = dist[np.isfinite(dist)]
-    return Difference(name, statistic(a, name) - statistic(b, name), *percentile_interval(dist, level), level,
-                      float(np.mean(ok <= 0)) if len(ok) else float("nan"), len(M), len(dist) - len(ok), dist)
+    if not pairs:
+        raise InputError("no pair of tables to compare")
+    for a, b in pairs:
+        _same_clips(pairs[0][0], a)
+        _same_clips(a, b)
+    M = clip_resamples(len(pairs[0][0].clips), n_resamples, rng)
+    each = [_difference(name, statistic(a, name) - statistic(b, name), evaluate(a, name, M) - evaluate(b, name, M),
+                        level) for a, b in pairs]
+    if len(each) == 1:
+        return each[0], each
+    mean = _difference(name, float(np.mean([d.difference for d in each])),
+                       np.mean([d.distribution for d in each], axis=0), level)
+    return mean, each
 
 
 # ------------------------------------------------------------------ spread

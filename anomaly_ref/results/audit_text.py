@@ -287,4 +287,3 @@ def multiplicity_note(doc: d.Doc) -> str:
             f"recurrent means, `strict` beside `standard`); at 95% each, about {n / 20:.1f} of them would exclude 0 "
             "by chance alone even where nothing differs, so a single exclusion is weak evidence: the findings "
             "rest on the recurrent heads' mean and on patterns across heads.")
-

@@ -36,6 +36,7 @@ from openpyxl.utils import get_column_letter
 
 from .. import registry
 from ..valuefmt import format_value
+from .audit_tables import POOLED
 from .report import METRIC_TITLES, Row, reason
 from .sources import Entry, Loaded
 
@@ -154,7 +155,7 @@ def _audit_format(name: str) -> str | None:
         return "0.0%"
     if name == "permutation p":
         return "0.000"
-    if name.endswith((" mean", " std", "folds pooled")) or any(k in name for k in ("ROC-AUC", "CI ", "std over", "chance band")):
+    if name.endswith((" mean", " std", POOLED)) or any(k in name for k in ("ROC-AUC", "CI ", "std over", "chance band")):
         return "0.0000"
     return None
 

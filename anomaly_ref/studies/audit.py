@@ -246,7 +246,7 @@ def execute(p: Plan, *, cache=None, fast: bool = False, device: str = "cpu", pro
             bar.close()
     table = score_table(results + trained)  # the probes' scores are kept too
     t1 = time.perf_counter()
-    main = table[~table["rung"].str.startswith("probe:")]
+    main = probes.ladder_rows(table)
     statistics = describe([r.to_dict() for r in results], main, test, p.config.stats)
     shortcut = {"scored": probes.score_shortcuts(main),
                 "trained": probe_entries([r.to_dict() for r in trained], table, test, p.config.stats),

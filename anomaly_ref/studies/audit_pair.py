@@ -116,20 +116,16 @@ def factors(a: dict, b: dict, rung_a: str, rung_b: str) -> list[dict[str, Any]]:
     return out
 
 
-def _interval(dist: np.ndarray, value: float, cfg: StatsConfig) -> dict[str, Any]:
-    """The percentile interval of ``dist`` around ``value`` and what says how far to trust it:
-    the bootstrap mean (its distance from ``value`` is the resampling bias) and the basic
-    interval (``2 value - q``); ``fragile`` when the two intervals disagree on excluding 0."""
-    low, high = stats.percentile_interval(dist, cfg.level)
-    ok = dist[np.isfinite(dist)]
-    basic = (2 * value - high, 2 * value - low)
+def _with_reading(d: stats.Difference) -> dict[str, Any]:
+    """``d`` as a dict with what says how far to trust its percentile interval: the bootstrap
+    mean (its distance from the estimate is the resampling bias) and the basic interval
+    (``2 estimate - q``); ``fragile`` when the two intervals disagree on excluding 0."""
+    ok = d.distribution[np.isfinite(d.distribution)]
+    basic = (2 * d.difference - d.high, 2 * d.difference - d.low)
     excludes = lambda lo, hi: bool(lo > 0 or hi < 0)  # noqa: E731
-    return {"statistic": HEADLINE, "difference": value, "low": low, "high": high, "level": cfg.level,
-            "share_le_0": float(np.mean(ok <= 0)) if len(ok) else float("nan"), "n_resamples": int(len(dist)),
-            "n_undefined": int(len(dist) - len(ok)),
-            "bootstrap_mean": float(np.mean(ok)) if len(ok) else float("nan"),
-            "basic_low": float(basic[0]), "basic_high": float(basic[1]),
-            "fragile": excludes(low, high) != excludes(*basic)}
+    return d.to_dict() | {"bootstrap_mean": float(np.mean(ok)) if len(ok) else float("nan"),
+                          "basic_low": float(basic[0]), "basic_high": float(basic[1]),
+                          "fragile": excludes(d.low, d.high) != excludes(*basic)}
 
 
 def _check_clips(kept, rung: str) -> None:
@@ -191,22 +187,19 @@ def compare(folder_a, folder_b, *, rung: str = "strict", rung_b: str | None = No
                          "clip bootstrap needs at least 2")
     cut = {h: tuple(t.subset(np.isin(t.clip, common)) for t in pair) for h, pair in tables.items()}
     _check_labels(*cut[heads[0]], a.path, b.path)
-    M = stats.clip_resamples(len(common), config.n_resamples, config.seed)
-    rows, dists, per_run = [], [], []
-    for h in heads:
+    mean_d, each = stats.mean_paired_difference([cut[h] for h in heads], HEADLINE, n_resamples=config.n_resamples,
+                                                level=config.level, rng=config.seed)
+    rows, per_run = [], []
+    for h, d in zip(heads, each):
         ta, tb = cut[h]
-        dist = stats.evaluate(ta, HEADLINE, M) - stats.evaluate(tb, HEADLINE, M)
-        va, vb = stats.statistic(ta, HEADLINE), stats.statistic(tb, HEADLINE)
-        dists.append(dist)
         runs = _per_run(ta, tb)
         per_run.append(runs)
-        rows.append({"head": h, "a": va, "b": vb, "n_items_a": len(ta), "n_items_b": len(tb), "per_run": runs}
-                    | _interval(dist, va - vb, config))
+        rows.append({"head": h, "a": stats.statistic(ta, HEADLINE), "b": stats.statistic(tb, HEADLINE),
+                     "n_items_a": len(ta), "n_items_b": len(tb), "per_run": runs} | _with_reading(d))
     mean = {"head": "+".join(heads), "a": float(np.mean([r["a"] for r in rows])),
             "b": float(np.mean([r["b"] for r in rows])),
             "per_run": {r: float(np.mean([p[r] for p in per_run])) for r in per_run[0]
-                        if all(r in p for p in per_run)}}
-    mean |= _interval(np.mean(dists, axis=0), mean["a"] - mean["b"], config)
+                        if all(r in p for p in per_run)}} | _with_reading(mean_d)
     ta, tb = cut[heads[0]]
     frames_a = set(zip(ta.clip.tolist(), ta.index.tolist()))
     frames_b = set(zip(tb.clip.tolist(), tb.index.tolist()))

@@ -240,17 +240,10 @@ def _mean_difference(before: str, after: str, tables: dict, cfg: StatsConfig) ->
         for h in heads:
             common = np.intersect1d(common, tables[(rung, h)].clips)
     cut = {(r, h): tables[(r, h)].subset(np.isin(tables[(r, h)].clip, common)) for r in (before, after) for h in heads}
-    M = stats.clip_resamples(len(common), cfg.n_resamples, cfg.seed)
-    dist = np.mean([stats.evaluate(cut[(after, h)], HEADLINE, M) - stats.evaluate(cut[(before, h)], HEADLINE, M)
-                    for h in heads], axis=0)
-    value = float(np.mean([stats.statistic(cut[(after, h)], HEADLINE) - stats.statistic(cut[(before, h)], HEADLINE)
-                           for h in heads]))
-    low, high = stats.percentile_interval(dist, cfg.level)
-    ok = dist[np.isfinite(dist)]
+    mean, _ = stats.mean_paired_difference([(cut[(after, h)], cut[(before, h)]) for h in heads], HEADLINE,
+                                           n_resamples=cfg.n_resamples, level=cfg.level, rng=cfg.seed)
     return {"kind": "recurrent mean, rung vs rung", "a": f"{after}/{'+'.join(heads)}", "b": f"{before}/{'+'.join(heads)}",
-            "n_clips": int(len(common)), "statistic": HEADLINE, "difference": value, "low": low, "high": high,
-            "level": cfg.level, "share_le_0": float(np.mean(ok <= 0)) if len(ok) else float("nan"),
-            "n_resamples": int(len(M)), "n_undefined": int(len(dist) - len(ok))}
+            "n_clips": int(len(common))} | mean.to_dict()
 
 
 def comparable(keys: list[tuple[str, str]], table, where: dict, cfg: StatsConfig) -> dict[str, Any] | None:

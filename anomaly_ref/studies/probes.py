@@ -55,8 +55,16 @@ def probe_data(data: FrameFeatures, target: str) -> FrameFeatures | None:
     return replace(data.rows(keep), y=y[keep].astype(np.int64), origin=None)
 
 
+PREFIX = "probe:"  # a probe's rung name in result entries and the score table: PREFIX + target
+
+
 def spec(target: str) -> Protocol:
-    return replace(PROBE, name=f"probe:{target}", description=f"{PROBE.description} Label: {TARGETS[target]}.")
+    return replace(PROBE, name=f"{PREFIX}{target}", description=f"{PROBE.description} Label: {TARGETS[target]}.")
+
+
+def ladder_rows(table):
+    """The score table's rows of the ladder's rungs, without the probes' rows."""
+    return table[~table["rung"].str.startswith(PREFIX)]
 
 
 def plan(data: FrameFeatures, config) -> tuple[list[str], list[dict[str, str]]]:

@@ -10,7 +10,8 @@ clips before anything is replaced, so a rebuild that drifted from the audit is r
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections.abc import Mapping
+from dataclasses import asdict, replace
 from typing import Any
 
 from .. import provenance
@@ -28,12 +29,12 @@ from .inputs import open_input
 SPLIT_FIELDS = ("seq_len", "shuffle_seed", "test_size", "n_runs", "model_seed", "val_size", "n_folds", "partition_seed")
 
 
-def recompute(folder, *, source=None, config: StatsConfig | None = None) -> dict[str, Any]:
+def recompute(folder, *, source=None, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The audit document of ``folder`` with every statistic recomputed from its score file
     and every overlap share from its rebuilt splits; ``source``: the audit's test source if
-    not where ``audit.json`` says (only labels and clips are read); ``config``: other
-    resamples, permutations or seed (default: those recorded). The document records
-    ``recomputed`` (when, by which code, from which files)."""
+    not where ``audit.json`` says (only labels and clips are read); ``overrides``: fields of
+    :class:`StatsConfig` to change (resamples, permutations, seed; the rest as recorded). The
+    document records ``recomputed`` (when, by which code, from which files)."""
     doc, path, scores, table = read_kept(folder)
     audit = doc["audit"]
     recorded = doc["provenance"]["config"]
@@ -41,11 +42,11 @@ def recompute(folder, *, source=None, config: StatsConfig | None = None) -> dict
     test = open_input(src, audit["dataset"], audit["backbone"]).skeleton()
     train_src = recorded.get("train_source")
     train = open_input(train_src, audit["dataset"], audit["backbone"]).skeleton() if train_src else None
-    cfg = config or StatsConfig(**audit["stats"])
+    cfg = replace(StatsConfig(**audit["stats"]), **(overrides or {}))
     entries = [{k: v for k, v in e.items() if k != "stats"} for e in doc["results"]]
     for e in entries:
         overlaps_again(e, test, train)
-    main = table[~table["rung"].str.startswith("probe:")]
+    main = probes.ladder_rows(table)
     statistics = describe(entries, main, test, cfg)
     doc["results"] = [e | {"stats": statistics["entries"][f"{e['protocol']}/{e['head']}"]} for e in entries]
     audit.update(stats=statistics["config"], rungs=statistics["rungs"], comparisons=statistics["comparisons"],
@@ -69,9 +70,9 @@ def overlaps_again(entry: dict, test: FrameFeatures, train: FrameFeatures | None
     ``test_frames_in_val`` from them (source frames: a copy counts as its source). One-class
     entries (no splits) are left as they are."""
     name = entry["protocol"]
-    if name.startswith("probe:"):
-        spec = probes.spec(name.removeprefix("probe:"))
-        data = probes.probe_data(test, name.removeprefix("probe:"))
+    if name.startswith(probes.PREFIX):
+        spec = probes.spec(name.removeprefix(probes.PREFIX))
+        data = probes.probe_data(test, name.removeprefix(probes.PREFIX))
     else:
         spec = get_protocol(name)
         if not spec.trains_heads:
