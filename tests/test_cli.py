@@ -105,7 +105,7 @@ DATASETS = ", ".join(repr(d) for d in registry.DATASETS)
     (["manifest", "verify", "--dataset", "ped9"],
      ["invalid choice: 'ped9'", "see 'anomaly-ref manifest verify --help'"]),
     (["frobnicate"], ["argument COMMAND: invalid choice: 'frobnicate'", "'audit'", "see 'anomaly-ref --help'"]),
-    (["audit"], ["the following arguments are required: --source, --dataset, --backbone, --out"]),
+    (["audit"], ["the following arguments are required: --dataset, --backbone, --out"]),
 ], ids=["audit-dataset", "reproduce-backbone", "gradcam-formula", "manifest-dataset", "command", "required"])
 def test_an_invalid_choice_is_one_line_listing_the_valid_ones(capsys, argv, parts):
     # argparse printed the whole usage first (13 lines for audit) before issue 24.

@@ -176,7 +176,7 @@ def test_write_pins_fills_only_null_pins(tmp_path):
 
 def test_cli_validate(tmp_path, capsys):
     assert main(["manifest", "validate"]) == 0
-    assert "8 artifacts, 52 members" in capsys.readouterr().out
+    assert "11 artifacts, 56 members" in capsys.readouterr().out
     path = write(tmp_path, edited(lambda d: d.pop("artifacts")))
     assert main(["manifest", "validate", "--manifest", str(path)]) == 2
     assert f"error: {path}: $: 'artifacts' is a required property" in capsys.readouterr().err

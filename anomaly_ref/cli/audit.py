@@ -8,6 +8,7 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> None:
     from ..registry import BACKBONES, DATASETS, HEADS, PROTOCOLS, SCORERS
     from ._checks import add_backbone_option, add_trainer_options
+    from ._frames import SOURCE_HELP, add_frames_options
 
     p = sub.add_parser(
         "audit",
@@ -23,15 +24,20 @@ def register(sub: argparse._SubParsersAction) -> None:
             "inputs cannot support them."
         ),
         epilog=(
-            "example: anomaly-ref audit --source $ANOMALY_REF_SHARED/data/ucsd_ped2/ucsd_ped2_test.npz "
+            "examples: anomaly-ref audit --source $ANOMALY_REF_SHARED/data/ucsd_ped2/ucsd_ped2_test.npz "
             "--train-source $ANOMALY_REF_SHARED/data/ucsd_ped2/ucsd_ped2_train.npz --dataset ped2 "
-            "--backbone tf_efficientnet_lite0 --out audit-ped2"
+            "--backbone tf_efficientnet_lite0 --out audit-ped2; "
+            "anomaly-ref audit --dataset ped1 --backbone tf_efficientnet_lite0 --out audit-ped1 "
+            "(the official frames, fetched on first use)"
         ),
     )
-    p.add_argument("--source", required=True,
+    p.add_argument("--source",
                    help="test frames (an .npz of $ANOMALY_REF_SHARED/data, a UCSD Test/ folder, an Avenue root, "
-                        "normal/ + abnormal/ folders) or a folder of extracted feature files with .frames.csv sidecars")
-    p.add_argument("--train-source", help="normal training frames (or their feature folder) for the standard rung")
+                        "normal/ + abnormal/ folders) or a folder of extracted feature files with .frames.csv "
+                        "sidecars; " + SOURCE_HELP)
+    p.add_argument("--train-source", help="normal training frames (or their feature folder) for the standard and "
+                                          "strict rungs (default: with --source, none; without, the official "
+                                          "archive's training clips)")
     p.add_argument("--dataset", required=True, choices=list(DATASETS),
                    help="dataset the frames belong to (its label layout, clips and published anchors)")
     add_backbone_option(p, BACKBONES, "backbone that extracts the features", required=True)
@@ -55,6 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (extraction and training)")
     p.add_argument("--cache", help="extraction cache folder (default: $ANOMALY_REF_CACHE, else the platform cache dir)")
     add_trainer_options(p)
+    add_frames_options(p)
     p.add_argument("--resamples", type=int, default=1000,
                    help="clip-bootstrap resamples of every interval (default 1000)")
     p.add_argument("--permutations", type=int, default=200,
@@ -124,7 +131,13 @@ def run(args: argparse.Namespace) -> int:
         for s in plan.probes_skipped:
             print(f"skipping the {s['probe']} probe: {s['reason']}")
 
-    doc = audit.run(args.source, args.dataset, args.backbone, config, train_source=args.train_source,
+    source, train_source = args.source, args.train_source
+    if source is None:
+        from ._frames import official_frames
+
+        source, official_train = official_frames(args, args.dataset)
+        train_source = train_source or official_train
+    doc = audit.run(source, args.dataset, args.backbone, config, train_source=train_source,
                     clips=_names([args.clips]) or None, train_clips=_names([args.train_clips]) or None,
                     pretrained=not args.random_weights, explicit=bool(protocols), cache=args.cache, fast=args.fast,
                     device=device, progress=True, on_plan=say_skipped)

@@ -8,6 +8,7 @@ import argparse
 def register(subparsers) -> None:
     from ..registry import BACKBONES, DATASETS
     from ._checks import add_backbone_option
+    from ._frames import SOURCE_HELP, add_frames_options
 
     p = subparsers.add_parser(
         "extract",
@@ -31,14 +32,15 @@ def register(subparsers) -> None:
             "--dataset ped2 --backbone tf_efficientnet_lite0 --fast --out features-ped2"
         ),
     )
-    p.add_argument("--source", required=True,
+    p.add_argument("--source",
                    help="an .npz of $ANOMALY_REF_SHARED/data, a UCSD Test/ folder, an Avenue root, "
-                        "or a folder with normal/ and abnormal/")
+                        "or a folder with normal/ and abnormal/; " + SOURCE_HELP)
     p.add_argument("--dataset", required=True, choices=list(DATASETS), help="dataset name recorded per frame")
     add_backbone_option(p, BACKBONES, "backbone to run", required=True)
     p.add_argument("--construction", choices=["frames", "paper"], default="frames",
                    help="frames: each frame once (default); paper: the authors' construction (PROTOCOL §1)")
-    p.add_argument("--train-source", help="paper, UCSD: the training clips (an .npz or a UCSD Train/ folder)")
+    p.add_argument("--train-source", help="paper, UCSD: the training clips (an .npz or a UCSD Train/ folder; "
+                                          "without --source: the official archive's)")
     p.add_argument("--labels", choices=["official", "notebook"], default="official",
                    help="paper, UCSD: official frame ranges, or the notebook's (Ped1: its own ranges; Ped2: "
                         "official shifted down by one, an assumption)")
@@ -56,6 +58,7 @@ def register(subparsers) -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N frames (N >= 0)")
     p.add_argument("--out", default="features", help="output folder (default: ./features); its parent must exist")
     p.add_argument("--force", action="store_true", help="replace output files that exist already")
+    add_frames_options(p)
     p.set_defaults(func=run)
 
 
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from ..extraction.fast import FastConfig, extract_fast
     from ..data.featurefiles import is_plan, open_features, paper_paths, refuse_overwrite, write_paper_files, write_text
     from ..frames.sources import open_source
-    from ..registry import get_backbone
+    from ..registry import CONSTRUCTIONS, get_backbone
     from ._checks import check_min, check_out_path, resolve_device
 
     from ..errors import InputError
@@ -81,6 +84,12 @@ def run(args: argparse.Namespace) -> int:
     spec = get_backbone(args.backbone)
     if args.construction == "frames" and (args.train_source or args.plan or args.labels != "official"):
         raise InputError("--train-source, --labels notebook and --plan need --construction paper")
+    if args.source is None:  # the official archive: test frames, and the training clips the construction takes
+        from ._frames import official_frames
+
+        args.source, official_train = official_frames(args, args.dataset)
+        if args.construction == "paper" and args.train_source is None and CONSTRUCTIONS[args.dataset].normal_train:
+            args.train_source = official_train
     device = resolve_device(args.device)
     if args.limit is not None:
         check_min("--limit", args.limit, 0)

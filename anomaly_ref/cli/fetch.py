@@ -8,7 +8,7 @@ import sys
 from ..registry import DATASETS, paper_backbones
 from ._checks import add_backbone_option
 
-WHAT = ("features", "workbook")
+WHAT = ("features", "workbook", "frames")
 MANIFEST_HELP = ("data_manifest.json (default: $ANOMALY_REF_MANIFEST, else the checkout's, else the copy "
                  "installed with anomaly-ref)")
 
@@ -37,25 +37,32 @@ def add_source_options(
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "fetch",
-        help="download and verify one dataset's features and result workbook",
+        help="download and verify one dataset's features, result workbook or official frames",
         description=(
             "Download the authors' feature folder and the paper's result workbook for one "
             "dataset into the cache, verifying every file against data_manifest.json. "
-            "Prints the verified paths. See docs/fetch.md."
+            "Prints the verified paths. With --only frames: the dataset's official frame "
+            "archive instead (UCSD, Avenue, UMN; hundreds of MB), verified, unpacked trusting "
+            "nothing, and the test and training frame folders printed. See docs/fetch.md."
         ),
-        epilog="example: anomaly-ref fetch --dataset ped2 --backbone convnext_tiny --only features",
+        epilog="examples: anomaly-ref fetch --dataset ped2 --backbone convnext_tiny --only features; "
+               "anomaly-ref fetch --dataset ped1 --only frames; "
+               "anomaly-ref fetch --dataset avenue --only frames --from ~/Downloads",
     )
     p.add_argument("--dataset", required=True, choices=list(DATASETS), help="dataset whose files to fetch")
     add_backbone_option(p, paper_backbones(), "only this backbone's two feature files (default: all six)",
                         alias=True)
-    p.add_argument("--only", choices=WHAT, help="only the features or only the workbook (default: both)")
+    p.add_argument("--only", choices=WHAT,
+                   help="only the features, only the workbook (default: both), or the official frames (never "
+                        "fetched unless asked for: an archive of hundreds of MB)")
     add_source_options(p)
     p.add_argument(
         "--from", dest="source", metavar="PATH",
         help="install from a local copy instead of downloading: the dataset's folder zip or the unpacked "
              "folder (with --only workbook: the workbook file); checked exactly as a download. The workbook "
              "is taken from PATH too when PATH is a folder holding it, and otherwise skipped, not downloaded "
-             "(default: $ANOMALY_REF_FROM/<dataset>)",
+             "(default: $ANOMALY_REF_FROM/<dataset>). With --only frames: the archive file, a folder holding "
+             "the archive(s), or the folder an archive unpacks to",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     p.set_defaults(func=run)
@@ -75,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     if source is not None and not source.exists():
         raise InputError(f"--from {args.source}: no such file or folder; give the dataset's folder zip or "
                          "the folder it unpacks to")
+    if args.only == "frames":
+        return _frames(args, man, opts, source)
     jobs = []
     if args.only in (None, "features"):
         art = man.artifact(f"features/{args.dataset}")
@@ -101,4 +110,19 @@ def run(args: argparse.Namespace) -> int:
     for art, got in done:  # what was fetched, verified, and from where
         print(f"{art.id}: {len(got.paths)} file(s) verified, {got.origin}", file=sys.stderr)
     print(f"ok: {sum(len(g.paths) for _, g in done)} verified file(s) in {opts.cache}", file=sys.stderr)
+    return 0
+
+
+def _frames(args, man, opts, source) -> int:
+    from ..data import framesets
+    from ..errors import InputError
+
+    if args.backbone:
+        raise InputError("--backbone selects feature files; --only frames fetches the frames every backbone reads")
+    tree = framesets.get_tree(man.frames(args.dataset), args.dataset, opts, source)
+    print(tree.test)
+    if tree.train is not None:
+        print(tree.train)
+    print(f"{tree.artifact}: {args.dataset} test frames {tree.test}, training frames "
+          f"{tree.train or '(none: this dataset has no normal training video)'}; {tree.origin}", file=sys.stderr)
     return 0

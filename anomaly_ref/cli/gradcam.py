@@ -9,6 +9,7 @@ def register(subparsers) -> None:
     # From the registry, not extraction/studies.gradcam: those load pytorch-grad-cam and torch.
     from ..registry import BACKBONES, DATASETS, GRADCAM_FORMULAS, GRADCAM_TARGETS, MASKS_SUFFIX
     from ._checks import add_backbone_option
+    from ._frames import SOURCE_HELP, add_frames_options
 
     p = subparsers.add_parser(
         "gradcam",
@@ -29,8 +30,8 @@ def register(subparsers) -> None:
             "--out gradcam-ped2"
         ),
     )
-    p.add_argument("--source", required=True, help="frames: an .npz of $ANOMALY_REF_SHARED/data, a UCSD Test/ "
-                                                   "folder, an Avenue root, or normal/ + abnormal/ folders")
+    p.add_argument("--source", help="frames: an .npz of $ANOMALY_REF_SHARED/data, a UCSD Test/ folder, an Avenue "
+                                    "root, or normal/ + abnormal/ folders; " + SOURCE_HELP)
     p.add_argument("--dataset", required=True, choices=list(DATASETS), help="dataset name recorded per frame")
     add_backbone_option(p, BACKBONES, "backbone whose maps to compute", required=True)
     p.add_argument("--target", choices=[*GRADCAM_TARGETS, "both"], default="paper",
@@ -55,6 +56,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the untrained head and of random weights")
     p.add_argument("--out", required=True, help="output folder; its parent must exist")
     p.add_argument("--force", action="store_true", help="replace an existing gradcam.json in --out")
+    add_frames_options(p)
     p.set_defaults(func=run)
 
 
@@ -80,7 +82,12 @@ def run(args: argparse.Namespace) -> int:
         pretrained=not args.random_weights, layer=args.layer, batch_size=args.batch_size, device=device,
         seed=args.seed, score=args.score,
     )
-    doc, kept = study(args.source, args.dataset, config, masks=args.masks, n_frames=None if args.all else args.frames,
+    source = args.source
+    if source is None:
+        from ._frames import official_frames
+
+        source = official_frames(args, args.dataset)[0]
+    doc, kept = study(source, args.dataset, config, masks=args.masks, n_frames=None if args.all else args.frames,
                       sheet=args.sheet)
     paths = write_gradcam(doc, kept, out)
     print(f"{doc['config']['backbone']}: {doc['config']['weights']}; target layer {doc['config']['target_layer']}")

@@ -56,13 +56,24 @@ class Member:
 
 @dataclass(frozen=True)
 class Artifact:
-    """One download: a folder zip of feature files, or a single file."""
+    """One download: a folder zip of feature files, a single file, or official frame archives."""
 
     id: str  # "features/ped2": the folder under the cache dir and under a mirror URL
-    kind: str  # "dropbox-folder-zip" | "file"
+    kind: str  # "dropbox-folder-zip" | "file" | "frames-archive"
     dataset: str  # registry dataset key
-    url: str  # as published (Dropbox links keep dl=0 here)
+    url: str  # as published (Dropbox links keep dl=0 here); frames-archive: the folder, + member name
     members: tuple[Member, ...]
+    datasets: tuple[str, ...] = ()  # frames-archive: every dataset it serves (default: (dataset,))
+    layout: str | None = None  # frames-archive: anomaly_ref.data.layouts.LAYOUTS key
+
+    def serves(self, dataset: str) -> bool:
+        return dataset in (self.datasets or (self.dataset,))
+
+    def member_url(self, member: Member) -> str:
+        """frames-archive: where a member is published (the artifact's folder URL + its name)."""
+        from urllib.parse import quote
+
+        return self.url + quote(member.name)
 
     def member(self, name: str) -> Member:
         """The member called ``name``, or an error listing the valid names."""
@@ -84,6 +95,17 @@ class Manifest:
     path: Path
     schema_version: int
     artifacts: Mapping[str, Artifact]  # by id, in file order
+
+    def frames(self, dataset: str) -> Artifact:
+        """The frames-archive artifact serving ``dataset``, or an error naming what exists."""
+        for art in self.artifacts.values():
+            if art.kind == "frames-archive" and art.serves(dataset):
+                return art
+        have = [a.id for a in self.artifacts.values() if a.kind == "frames-archive"]
+        raise ManifestError(
+            f"{self.path}: no frames-archive artifact serves dataset {dataset!r} (frame archives listed: "
+            f"{', '.join(have) or 'none'}); add one (docs/fetch.md, Official frame archives)"
+        )
 
     def artifact(self, artifact_id: str) -> Artifact:
         """The artifact with this id, or an error listing the valid ids."""
@@ -166,10 +188,21 @@ def check_registry(art: Artifact, where: str) -> None:
     """The manifest must agree with the registry: known dataset and extractors, dims, rows,
     and each feature member's name must be the paper's name for its class and extractor
     (a name that disagreed with ``class`` would silently swap normal and anomaly)."""
-    if art.dataset not in registry.DATASETS:
-        raise ManifestError(
-            f"{where}.dataset: expected one of {', '.join(registry.DATASETS)}, found {art.dataset!r}; {_FIX}"
-        )
+    for key, name in [("dataset", art.dataset)] + [(f"datasets[{k}]", d) for k, d in enumerate(art.datasets)]:
+        if name not in registry.DATASETS:
+            raise ManifestError(
+                f"{where}.{key}: expected one of {', '.join(registry.DATASETS)}, found {name!r}; {_FIX}"
+            )
+    if art.datasets and art.dataset not in art.datasets:
+        raise ManifestError(f"{where}.datasets: expected to include dataset {art.dataset!r}, found {list(art.datasets)}; {_FIX}")
+    if art.layout is not None:
+        from .layouts import LAYOUTS
+
+        if art.layout not in LAYOUTS:
+            raise ManifestError(f"{where}.layout: expected one of {', '.join(LAYOUTS)}, found {art.layout!r}; {_FIX}")
+        missing = [d for d in (art.datasets or (art.dataset,)) if d not in LAYOUTS[art.layout].sources]
+        if missing:
+            raise ManifestError(f"{where}.layout: layout {art.layout!r} does not place the frames of {missing}; {_FIX}")
     seen: set[str] = set()
     for j, m in enumerate(art.members):
         at = f"{where}.members[{j}]"
@@ -213,7 +246,8 @@ def _artifact(raw: Mapping[str, Any]) -> Artifact:
         )
         for m in raw["members"]
     )
-    return Artifact(raw["id"], raw["kind"], raw["dataset"], raw["url"], members)
+    return Artifact(raw["id"], raw["kind"], raw["dataset"], raw["url"], members,
+                    tuple(raw.get("datasets", ())), raw.get("layout"))
 
 
 def write_pins(path: str | os.PathLike, pins: Mapping[tuple[str, str], tuple[str, int]]) -> list[tuple[str, str]]:
@@ -248,6 +282,6 @@ def iter_members(manifest: Manifest, datasets: Iterable[str] | None = None):
     """``(artifact, member)`` pairs, optionally restricted to some dataset keys."""
     wanted = set(datasets) if datasets else None
     for art in manifest.artifacts.values():
-        if wanted is None or art.dataset in wanted:
+        if wanted is None or any(art.serves(d) for d in wanted):
             for m in art.members:
                 yield art, m

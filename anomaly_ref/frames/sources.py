@@ -10,6 +10,8 @@ Layouts (see :func:`open_source` for auto-detection):
 - UCSD Ped1/Ped2 ``Test/`` folders: ``TestNNN/NNN.tif`` plus ``UCSDpedN.m`` frame ranges;
   ``Train/`` folders: ``TrainNNN/NNN.tif`` (all normal);
 - Avenue: ``testing_videos/NN.avi`` plus ``testing_label_mask/N_label.mat`` (``volLabel``);
+  ``training_videos/NN.avi`` (all normal);
+- UMN: ``Crowd-Activity-All.avi`` plus a user's ``frame_ranges.csv`` (:mod:`.video`);
 - UMN and the paper's own folders: ``normal/`` and ``abnormal/`` image folders.
 """
 
@@ -23,7 +25,7 @@ import numpy as np
 
 from ..errors import InputError
 from .base import IMAGE_SUFFIXES, FrameIterator, FrameSequence, imread_rgb, to_rgb
-from .video import open_avenue
+from .video import UMN_VIDEO, _VIDEO, open_avenue, open_avenue_train, open_umn
 
 NPZ_KEYS = ("frames", "video", "frame", "label")
 # The paper's own folder names and their labels (PROTOCOL §1, UMN).
@@ -260,6 +262,10 @@ def open_source(path: str | os.PathLike, dataset: str) -> FrameSequence:
         raise InputError(f"{path}: not an .npz file or a folder")
     if (path / "testing_videos").is_dir():
         return open_avenue(path, dataset)
+    if (path / UMN_VIDEO).is_file():
+        return open_umn(path, dataset)
+    if any(_VIDEO.match(p.name) for p in path.iterdir()):
+        return open_avenue_train(path, dataset)
     if any(path.glob("UCSDped*.m")):
         return open_ucsd(path, dataset)
     if any(_TRAIN_DIR.match(p.name) for p in path.iterdir()):
@@ -267,7 +273,7 @@ def open_source(path: str | os.PathLike, dataset: str) -> FrameSequence:
     if all((path / name).is_dir() for name in FOLDER_LABELS):
         return open_folders(path, dataset)
     raise InputError(
-        f"{path}: unknown layout; expected an .npz file, an Avenue root (testing_videos/), "
-        "a UCSD Test/ folder (UCSDped*.m + TestNNN/), a UCSD Train/ folder (TrainNNN/), or "
-        "normal/ + abnormal/ image folders"
+        f"{path}: unknown layout; expected an .npz file, an Avenue root (testing_videos/), an Avenue "
+        f"training_videos/ folder (NN.avi), a UMN folder ({UMN_VIDEO} + frame_ranges.csv), a UCSD Test/ "
+        "folder (UCSDped*.m + TestNNN/), a UCSD Train/ folder (TrainNNN/), or normal/ + abnormal/ image folders"
     )
