@@ -73,9 +73,16 @@ class _Controller:
         self.bench.result_files.extend(getattr(node, "workeroutput", {}).get(WORKER_FILES, []))
 
 
+FRAME_STUDIES = "--frame-studies"
+
+
 def pytest_addoption(parser):
     parser.addoption("--report-dir", default=None,
                      help=f"folder of the bench's report (default ${REPORT_ENV}, else ./anomaly-ref-report)")
+    parser.addoption(FRAME_STUDIES, action="store_true", default=False,
+                     help="also run the studies on frames (the audit: official archives of hundreds of MB, an "
+                          "extraction per backbone); without it they are deselected, so -k ped1 means the "
+                          "reproduction cases only")
 
 
 def _require_gpu(config) -> None:
@@ -94,6 +101,7 @@ def pytest_configure(config):
     _require_gpu(config)
     folder = config.getoption("--report-dir") or os.environ.get(REPORT_ENV) or "anomaly-ref-report"
     config.addinivalue_line("markers", "xdist_group(name): pytest-xdist's group (one worker under --dist loadgroup)")
+    config.addinivalue_line("markers", f"frames: a study on frames, run only with {FRAME_STUDIES}")
     worker = (getattr(config, "workerinput", None) or {}).get("workerid")
     bench = config.stash[SESSION] = BenchSession(Path(folder), worker=worker)
     if worker is None:
@@ -111,6 +119,11 @@ def bench_session(pytestconfig) -> BenchSession:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session, config, items):
+    if not config.getoption(FRAME_STUDIES):  # opted into, never pulled in by a dataset name alone
+        frames = [item for item in items if item.get_closest_marker("frames")]
+        if frames:
+            config.hook.pytest_deselected(items=frames)
+            items[:] = [item for item in items if not item.get_closest_marker("frames")]
     for item in items:
         item.stash[NODEID] = item.nodeid
         spec = getattr(item, "callspec", None)

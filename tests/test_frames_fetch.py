@@ -349,3 +349,75 @@ def test_bad_umn_ranges_name_the_file_and_line(tmp_path, text, message):
     (tmp_path / "frame_ranges.csv").write_text(text)
     with pytest.raises(InputError, match=message):
         open_source(tmp_path, "umn")
+
+
+# ------------------------------------------------------------------ studies by dataset name
+
+
+def test_gradcam_scores_on_the_archives_ucsd_masks(env, server, capsys):
+    _serve_ucsd(server, env)
+    out = env / "gradcam"
+    rc = main(["gradcam", "--dataset", "ped2", "--backbone", BACKBONE, "--frames", "2", "--sheet", "1", "--score",
+               "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    doc = json.loads((out / "gradcam.json").read_text())
+    tree = env / "cache" / "frames" / "ucsd" / "tree" / "UCSDped2" / "Test"
+    assert doc["provenance"]["config"]["source"] == str(tree) == doc["provenance"]["config"]["masks"]
+    assert all(0 <= row["pixel_auc"] <= 1 for row in doc["summary"].values())
+
+
+def test_ucsd_masks_follow_the_frames_and_a_damaged_tree_is_unpacked_again(env, server):
+    import shutil
+
+    from anomaly_ref.frames.masks import open_ucsd_masks
+
+    _serve_ucsd(server, env)
+    tree = framesets.frames("ped1")
+    frames = open_source(tree.test, "ped1")
+    masks = open_ucsd_masks(tree.test, frames)
+    assert [masks.area(i) > 0 for i in range(len(frames))] == [bool(v) for v in frames.labels]
+    shutil.rmtree(tree.test / "Test002_gt")  # files of the layout gone from the tree: rebuilt from the kept archive
+    again = framesets.frames("ped1")
+    assert (again.test / "Test002_gt" / "001.bmp").is_file() and server.requests() == 1
+
+
+def test_a_clip_without_pixel_masks_is_one_line(env, server, capsys):
+    files = {k: v for k, v in archives.ucsd_files().items() if "UCSDped1/Test/Test002_gt" not in k}
+    _serve_ucsd(server, env, files)  # as UCSD Ped1 publishes masks for some clips only
+    err = _one_error(capsys, main(["gradcam", "--dataset", "ped1", "--backbone", BACKBONE, "--score",
+                                   "--out", str(env / "g")]))
+    assert "no pixel masks for test clips [2]" in err and "TestNNN_gt/ exists for [1]" in err
+
+
+def test_extract_paper_construction_from_the_archive_takes_its_training_clips(env, server, capsys, monkeypatch):
+    import dataclasses
+
+    from anomaly_ref import registry
+
+    _serve_ucsd(server, env)
+    rc = main(["extract", "--construction", "paper", "--dataset", "ped1", "--backbone", BACKBONE, "--plan",
+               "--out", str(env / "features")])
+    err = _one_error(capsys, rc)  # Ped1's 34 Train clips of 200 frames are checked: the archive's two are not
+    assert "UCSDped1/Train: expected 34 training clips" in err
+    monkeypatch.setitem(registry.DATASETS, "ped1",
+                        dataclasses.replace(registry.DATASETS["ped1"], train_clip_lengths=(10, 10)))
+    rc = main(["extract", "--construction", "paper", "--dataset", "ped1", "--backbone", BACKBONE, "--plan",
+               "--out", str(env / "features")])
+    assert rc == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    # 20 Train frames + the 8 normal test frames are normal rows; 12 abnormal originals, copies to balance
+    assert "28 normal rows, 28 anomaly rows (12 originals" in out, out
+
+
+def test_manifest_pin_records_a_fetched_archive_then_holds_it_to_the_pin(env, server, capsys):
+    import hashlib
+
+    path = _serve_ucsd(server, env)
+    framesets.frames("ped2")
+    assert main(["manifest", "pin", "--dataset", "ped2"]) == 0  # $ANOMALY_REF_MANIFEST: the test's copy
+    doc = json.loads(Path(os.environ["ANOMALY_REF_MANIFEST"]).read_text())
+    (member,) = next(a for a in doc["artifacts"] if a["id"] == "frames/ucsd")["members"]
+    assert member == {"name": UCSD, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                      "size": path.stat().st_size}
+    assert main(["manifest", "verify", "--dataset", "ped1"]) == 0
+    assert f"ok        frames/ucsd/{UCSD}" in capsys.readouterr().out

@@ -276,15 +276,20 @@ def study(source: str | os.PathLike, dataset: str, config: GradcamConfig, *, mas
     from tqdm import tqdm
 
     from .. import provenance
-    from ..frames.masks import open_masks
+    from ..frames.masks import has_ucsd_masks, open_masks, open_ucsd_masks
     from ..frames.sources import open_source
 
     start = time.perf_counter()
     frames = open_source(source, dataset)
     masks_path = masks or default_masks(source)
-    if config.score and masks_path is None:
-        raise InputError(f"--score needs pixel masks: pass --masks (no {MASKS_SUFFIX} file beside {source})")
-    opened = open_masks(masks_path, frames) if masks_path else None
+    if masks_path is None and config.score and has_ucsd_masks(source):  # the official TestNNN_gt/ masks
+        masks_path = Path(source)
+        opened = open_ucsd_masks(source, frames)
+    else:
+        if config.score and masks_path is None:
+            raise InputError(f"--score needs pixel masks: pass --masks (no {MASKS_SUFFIX} file beside {source}, "
+                             "and it is no UCSD Test/ folder with TestNNN_gt/ masks)")
+        opened = open_masks(masks_path, frames) if masks_path else None
     rows = select_rows(frames.labels, n_frames)
     keep = rows[np.unique(np.linspace(0, len(rows) - 1, min(sheet, len(rows))).round().astype(int))] if sheet else []
     inputs = [p for p in (source, masks_path) if p and Path(p).is_file()]
