@@ -157,6 +157,8 @@ def test_fetch_only_frames_prints_the_folders_and_uses_a_mirror(env, server, cap
     tree = env / "cache" / "frames" / "ucsd" / "tree"
     assert captured.out.split() == [str(tree / "UCSDped1" / "Test"), str(tree / "UCSDped1" / "Train")]
     assert "downloaded from " + server.url(f"/m/frames/{UCSD}") in captured.err
+    assert "test frames: " + str(tree / "UCSDped1" / "Test") + ": 20 frames in 2 clips, 12 abnormal" in captured.err
+    assert "training frames: " + str(tree / "UCSDped1" / "Train") + ": 20 frames in 2 clips, 0 abnormal" in captured.err
     assert server.requests("/pub/frames/ucsd/" + UCSD) == 0
     # offline afterwards: from the cache; the kept archive is the one first-use recorded
     assert main(["fetch", "--dataset", "ped2", "--only", "frames", "--offline"]) == 0

@@ -123,6 +123,21 @@ def _frames(args, man, opts, source) -> int:
     print(tree.test)
     if tree.train is not None:
         print(tree.train)
-    print(f"{tree.artifact}: {args.dataset} test frames {tree.test}, training frames "
-          f"{tree.train or '(none: this dataset has no normal training video)'}; {tree.origin}", file=sys.stderr)
+    print(f"{tree.artifact}: {args.dataset}: {tree.origin}", file=sys.stderr)
+    for role, path in (("test", tree.test), ("training", tree.train)):
+        print(f"  {role} frames: {_describe(path, args.dataset) if path else 'none (no normal training video)'}",
+              file=sys.stderr)
     return 0
+
+
+def _describe(path, dataset: str) -> str:
+    """What a reader finds in ``path``: frames, clips, abnormal frames (or why it cannot read it)."""
+    from ..errors import InputError
+    from ..frames.sources import open_source
+
+    try:
+        frames = open_source(path, dataset)
+    except InputError as exc:  # e.g. UMN before its frame_ranges.csv exists: fetched, not yet readable
+        return f"{path}: not readable yet: {exc}"
+    return (f"{path}: {len(frames)} frames in {len(set(frames.clips))} clips, "
+            f"{sum(frames.labels)} abnormal")
