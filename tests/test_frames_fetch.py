@@ -423,3 +423,35 @@ def test_manifest_pin_records_a_fetched_archive_then_holds_it_to_the_pin(env, se
                       "size": path.stat().st_size}
     assert main(["manifest", "verify", "--dataset", "ped1"]) == 0
     assert f"ok        frames/ucsd/{UCSD}" in capsys.readouterr().out
+
+
+def test_a_full_disk_while_unpacking_rejects_nothing_and_keeps_the_download(env, server, capsys, monkeypatch):
+    import errno
+
+    from anomaly_ref.data import archive
+
+    _serve_ucsd(server, env)
+
+    def full(path, mode="r", *args, **kwargs):
+        if mode == "xb" and "tree" in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(archive, "open", full, raising=False)
+    err = _one_error(capsys, main(["fetch", "--dataset", "ped2", "--only", "frames"]))
+    assert "cannot write" in err and "No space left on device" in err and "Free space" in err
+    assert _installed(env / "cache") == [".tofu.json", UCSD] and _rejected(env / "cache") == []
+    monkeypatch.undo()
+    monkeypatch.setenv("ANOMALY_REF_CACHE", str(env / "cache"))
+    monkeypatch.setenv("ANOMALY_REF_MANIFEST", str(env / "manifest.json"))
+    assert main(["fetch", "--dataset", "ped2", "--only", "frames", "--offline"]) == 0  # unpacked, no download
+    assert server.requests() == 1
+
+
+def test_a_file_changed_in_the_tree_is_caught_by_its_size(env, server):
+    _serve_ucsd(server, env)
+    tree = framesets.frames("ped2")
+    frame = tree.test / "Test001" / "001.tif"
+    original = frame.read_bytes()
+    frame.write_bytes(original[:-10])
+    assert framesets.frames("ped2").test == tree.test and frame.read_bytes() == original  # unpacked again

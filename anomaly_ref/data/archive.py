@@ -33,6 +33,10 @@ from .unpack import CHUNK, ZIP_ERRORS, _unsafe_reason
 TAR_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError, OSError, ValueError)
 
 
+class WriteFailed(FetchError):
+    """Our side failed (disk full, permissions) while unpacking: the archive is not to blame."""
+
+
 def kind_of(name: str) -> str:
     """``"tar"``, ``"zip"`` or ``"file"`` (a member installed as it is, e.g. UMN's video)."""
     lower = name.lower()
@@ -75,9 +79,13 @@ class _Writer:
         return self.out / rel, bound
 
     def copy(self, read: Callable[[int], bytes], path: Path, bound: int, name: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         n = 0
-        with open(path, "xb") as fout:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fout = open(path, "xb")
+        except OSError as exc:
+            raise self.cannot_write(path, exc) from None
+        with fout:
             while chunk := read(CHUNK):
                 n += len(chunk)
                 self.left -= len(chunk)
@@ -86,7 +94,15 @@ class _Writer:
                 if self.left < 0:
                     raise _refuse(self.src, name, f"takes the archive past the {MAX_TREE_BYTES} bytes allowed for "
                                                   "one dataset (a zip bomb?)")
-                fout.write(chunk)
+                try:
+                    fout.write(chunk)
+                except OSError as exc:
+                    raise self.cannot_write(path, exc) from None
+
+    def cannot_write(self, path: Path, exc: OSError) -> WriteFailed:
+        return WriteFailed(f"{self.src}: cannot write {path} while unpacking ({exc.strerror or exc}); nothing was "
+                           "installed (a verified archive is kept in the cache). Free space in the cache (--cache / "
+                           "$ANOMALY_REF_CACHE) and fetch again")
 
 
 @contextmanager

@@ -130,6 +130,9 @@ def get_tree(art: Artifact, dataset: str, opts: Options, source: Path | None = N
                 path = staged.get(m.name, dest / m.name)
                 try:
                     files += archive.unpack(path, m.name, layout, work / TREE)
+                except archive.WriteFailed:  # our disk, not the archive: keep the verified download
+                    _install_archives(todo, staged, checks, dest, tofu)
+                    raise
                 except FetchError as exc:
                     raise FetchError(f"{exc}{_reject_all(art, [m], staged, dest, opts, tofu)}") from None
             try:
@@ -138,15 +141,21 @@ def get_tree(art: Artifact, dataset: str, opts: Options, source: Path | None = N
                 raise FetchError(f"{exc}{_reject_all(art, list(art.members), staged, dest, opts, tofu)}") from None
             digests = {m.name: checks[m.name].sha256 for m in art.members}
             _write_marker(work / TREE, art, digests, files, origin)
-            dest.mkdir(parents=True, exist_ok=True)
-            installed = {}
-            for m in todo:
-                os.replace(staged[m.name], dest / m.name)
-                installed[m.name] = replace(checks[m.name], path=dest / m.name)
-            tofu.record(installed)
+            _install_archives(todo, staged, checks, dest, tofu)
             _replace_tree(work / TREE, tree, work)
         log.info("%s: %d file(s) unpacked into %s", art.id, len(files), tree)
         return FrameTree(dataset, art.id, tree, layout, origin)
+
+
+def _install_archives(todo: list[Member], staged: dict[str, Path], checks: dict[str, Check], dest: Path,
+                      tofu: FirstUse) -> None:
+    """Rename the verified archives into the cache and record the unpinned ones."""
+    dest.mkdir(parents=True, exist_ok=True)
+    installed = {}
+    for m in todo:
+        os.replace(staged[m.name], dest / m.name)
+        installed[m.name] = replace(checks[m.name], path=dest / m.name)
+    tofu.record(installed)
 
 
 def _reject_all(art: Artifact, members: list[Member], staged: dict[str, Path], dest: Path, opts: Options,
@@ -250,8 +259,9 @@ def _install_unpacked(art: Artifact, dataset: str, layout: Layout, source: Path,
 
 
 def _write_marker(tree: Path, art: Artifact, digests: dict[str, str | None], files: list[str], origin: str) -> None:
+    sizes = {f: (tree / f).stat().st_size for f in sorted(files)}
     doc = {"artifact": art.id, "layout": art.layout, "archives": digests, "files": len(files),
-           "bytes": sum((tree / f).stat().st_size for f in files), "origin": origin,
+           "bytes": sum(sizes.values()), "sizes": sizes, "origin": origin,
            "unpacked": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     atomic_write_text(tree / MARKER, json.dumps(doc, indent=2) + "\n")
 
@@ -280,9 +290,11 @@ def _tree_ok(tree: Path, art: Artifact, tofu: FirstUse) -> bool:
             return False
     layout = get_layout(art.layout)
     kept = [f for f in tree_files(tree) if layout.target(f) is not None]  # a user's own files (UMN's ranges) aside
-    if len(kept) != doc.get("files"):
-        log.warning("%s holds %d files of its layout, its record says %s; unpacking again", tree, len(kept),
-                    doc.get("files"))
+    sizes = {f: (tree / f).stat().st_size for f in kept}
+    if sizes != doc.get("sizes"):  # a file added, removed, truncated or grown since it was unpacked
+        changed = sorted(set(sizes.items()) ^ set((doc.get("sizes") or {}).items()))
+        log.warning("%s: %d file(s) differ from its record (first: %s); unpacking again", tree, len(changed),
+                    changed[0][0] if changed else "the record")
         return False
     return True
 
