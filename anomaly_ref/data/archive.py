@@ -22,13 +22,12 @@ import stat
 import tarfile
 import zipfile
 import zlib
-from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator
+from typing import Callable
 
 from ..errors import FetchError
 from .layouts import MAX_ENTRIES, MAX_TREE_BYTES, Layout
-from .unpack import CHUNK, ZIP_ERRORS, _unsafe_reason
+from .unpack import CHUNK, ZIP_ERRORS, unsafe_reason, unreadable
 
 TAR_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError, OSError, ValueError)
 
@@ -105,25 +104,6 @@ class _Writer:
                            "$ANOMALY_REF_CACHE) and fetch again")
 
 
-@contextmanager
-def _unreadable(src: str, path: Path, errors: tuple, what: str) -> Iterator[None]:
-    try:
-        yield
-    except FetchError:
-        raise
-    except errors as exc:
-        try:
-            with open(path, "rb") as f:
-                head = f.read(16)
-        except OSError:
-            head = b"(unreadable)"
-        raise FetchError(
-            f"{src}: not a readable {what} ({type(exc).__name__}: {exc}; first bytes {head!r}); nothing was "
-            "installed. The download was truncated or the server sent something else (an HTML error page?): "
-            "retry, or use --mirror"
-        ) from None
-
-
 def _tar_reason(info: tarfile.TarInfo, out: Path) -> str | None:
     if info.issym() or info.islnk():
         return f"is a {'symbolic' if info.issym() else 'hard'} link (to {info.linkname!r})"
@@ -143,7 +123,7 @@ def _tar_reason(info: tarfile.TarInfo, out: Path) -> str | None:
 
 def unpack_tar(path: Path, layout: Layout, out: Path, src: str) -> list[str]:
     w = _Writer(out, layout, src)
-    with _unreadable(src, path, TAR_ERRORS, "tar archive"):
+    with unreadable(src, path, TAR_ERRORS, "tar archive"):
         with tarfile.open(path, mode="r|*") as tar:
             for info in tar:
                 w.count(info.name)
@@ -162,14 +142,14 @@ def unpack_tar(path: Path, layout: Layout, out: Path, src: str) -> list[str]:
 
 def unpack_zip(path: Path, layout: Layout, out: Path, src: str) -> list[str]:
     w = _Writer(out, layout, src)
-    with _unreadable(src, path, ZIP_ERRORS, "zip archive"):
+    with unreadable(src, path, ZIP_ERRORS, "zip archive"):
         zf = zipfile.ZipFile(path)
-    with zf, _unreadable(src, path, ZIP_ERRORS, "zip archive"):
+    with zf, unreadable(src, path, ZIP_ERRORS, "zip archive"):
         infos = zf.infolist()
         plan = []
         for info in infos:  # judge every entry before writing any byte
             w.count(info.filename)
-            reason = _unsafe_reason(info)
+            reason = unsafe_reason(info)
             if reason:
                 raise _refuse(src, info.filename, reason)
             kind = stat.S_IFMT(info.external_attr >> 16)

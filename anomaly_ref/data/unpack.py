@@ -165,26 +165,26 @@ def _copy_member(read: Callable[[int], bytes], target: Path, src: str, name: str
 
 
 @contextmanager
-def _unreadable(src: str, path: str | os.PathLike) -> Iterator[None]:
-    """Turn what the zip module raises on malformed input into one FetchError."""
+def unreadable(src: str, path: str | os.PathLike, errors: tuple = ZIP_ERRORS, what: str = "zip") -> Iterator[None]:
+    """Turn what an archive module (zipfile by default) raises on malformed input into one FetchError."""
     try:
         yield
     except FetchError:
         raise
-    except ZIP_ERRORS as exc:
+    except errors as exc:
         try:
             with open(path, "rb") as f:
                 head = f.read(16)
         except OSError:  # the first bytes are only a hint; an unreadable file has none to give
             head = b"(unreadable)"
         raise FetchError(
-            f"{src}: not a readable zip ({type(exc).__name__}: {exc}; first bytes {head!r}); nothing was installed. "
+            f"{src}: not a readable {what} ({type(exc).__name__}: {exc}; first bytes {head!r}); nothing was installed. "
             "The download was truncated or the server sent something else (an HTML error page?): "
             "retry, or use --mirror"
         ) from None
 
 
-def _unsafe_reason(info: zipfile.ZipInfo) -> str | None:
+def unsafe_reason(info: zipfile.ZipInfo) -> str | None:
     """Why a zip entry must not be extracted, or None."""
     if stat.S_ISLNK(info.external_attr >> 16):
         return "is a symbolic link"
@@ -206,13 +206,13 @@ def extract_zip(zip_path: str | os.PathLike, members: Sequence[Member], out_dir:
     """
     src, out_dir = Path(zip_path).name, Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with _unreadable(src, zip_path):
+    with unreadable(src, zip_path):
         zf = zipfile.ZipFile(zip_path)
     with zf:
-        with _unreadable(src, zip_path):
+        with unreadable(src, zip_path):
             infos = [i for i in zf.infolist() if not i.is_dir()]
         for info in infos:
-            reason = _unsafe_reason(info)
+            reason = unsafe_reason(info)
             if reason:
                 raise _refuse(src, info.filename, reason)
         chosen = plan([i.filename for i in infos], members, src)
@@ -226,11 +226,11 @@ def extract_zip(zip_path: str | os.PathLike, members: Sequence[Member], out_dir:
         for m in members:
             if m.name not in chosen:
                 continue  # an optional member the folder does not hold
-            with _unreadable(src, zip_path):
+            with unreadable(src, zip_path):
                 fin = zf.open(by_name[chosen[m.name]])
             with fin:
                 def read(n: int, fin=fin) -> bytes:
-                    with _unreadable(src, zip_path):
+                    with unreadable(src, zip_path):
                         return fin.read(n)
 
                 out[m.name] = out_dir / m.name  # a manifest name: plain, validated by the schema
