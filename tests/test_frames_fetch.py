@@ -206,9 +206,10 @@ def test_a_pinned_archive_that_differs_is_rejected_and_kept(env, server, capsys)
         if art["id"] == "frames/ucsd":
             art["members"][0]["sha256"] = "0" * 64
     Path(os.environ["ANOMALY_REF_MANIFEST"]).write_text(json.dumps(doc))
-    err = _one_error(capsys, main(["fetch", "--dataset", "ped2", "--only", "frames", "--retries", "0"]))
-    assert "sha256" in err.lower()
-    assert "tree" not in _installed(env / "cache")
+    err = _one_error(capsys, main(["fetch", "--dataset", "ped2", "--only", "frames", "--retries", "2"]))
+    assert "fails verification: sha256: expected 0000" in err and ".rejected" in err
+    assert _installed(env / "cache") == [] and len(_rejected(env / "cache")) == 1  # kept for inspection
+    assert server.requests() == 1  # a wrong file is not downloaded again and again
 
 
 # ------------------------------------------------------------------ hostile archives
@@ -303,7 +304,8 @@ def test_a_hostile_zip_installs_nothing(env, server, capsys, tmp_path, case):
     server.route("/pub/frames/avenue/ground_truth_demo.zip", Reply(data))
     err = _one_error(capsys, main(["fetch", "--dataset", "avenue", "--only", "frames"]))
     assert {"symlink": "symbolic link", "../ path": "climbs out", "truncated": "not a readable zip"}[case] in err
-    assert _installed(env / "cache", "frames/avenue") == []
+    # no tree; the culprit in .rejected/; its verified sibling kept, so it is not downloaded again
+    assert _installed(env / "cache", "frames/avenue") == [".tofu.json", "Avenue_Dataset.zip"]
     assert [p.name.split(".zip")[0] for p in _rejected(env / "cache")] == ["ground_truth_demo"]
 
 
@@ -455,3 +457,94 @@ def test_a_file_changed_in_the_tree_is_caught_by_its_size(env, server):
     original = frame.read_bytes()
     frame.write_bytes(original[:-10])
     assert framesets.frames("ped2").test == tree.test and frame.read_bytes() == original  # unpacked again
+
+
+
+# ------------------------------------------------------------------ what a review found
+
+
+def _serve_avenue(server, folder, videos_extra=None, labels_files=None):
+    videos, labels = archives.avenue_archives(folder)
+    if labels_files is not None:
+        labels = archives.write_zip(folder / "ground_truth_demo.zip", labels_files)
+    server.route("/pub/frames/avenue/Avenue_Dataset.zip", Reply(videos.read_bytes()))
+    server.route("/pub/frames/avenue/ground_truth_demo.zip", Reply(labels.read_bytes()))
+    return videos, labels
+
+
+def test_each_kind_of_file_comes_only_from_its_own_archive(env, server, tmp_path):
+    import zipfile
+
+    videos, labels = archives.avenue_archives(tmp_path)
+    with zipfile.ZipFile(labels) as zf:
+        files = {i.filename: zf.read(i) for i in zf.infolist()}
+    files["ground_truth_demo/testing_videos/01.avi"] = b"RIFF\0\0\0\0AVI not the real video"
+    _serve_avenue(server, env / "src", labels_files=files)
+    tree = framesets.frames("avenue")
+    with zipfile.ZipFile(videos) as zf:
+        assert (tree.root / "testing_videos" / "01.avi").read_bytes() == zf.read("Avenue Dataset/testing_videos/01.avi")
+
+
+def test_a_missing_kind_of_file_blames_only_the_archive_that_owes_it(env, server, capsys):
+    _serve_avenue(server, env / "src", labels_files={"ground_truth_demo/readme.txt": b"no masks here"})
+    err = _one_error(capsys, main(["fetch", "--dataset", "avenue", "--only", "frames"]))
+    assert "testing_label_mask" in err and "(from ground_truth_demo.zip)" in err
+    assert _installed(env / "cache", "frames/avenue") == [".tofu.json", "Avenue_Dataset.zip"]  # the innocent one
+    assert [p.name.split(".zip")[0] for p in _rejected(env / "cache")] == ["ground_truth_demo"]
+
+
+def test_something_that_is_not_a_video_is_not_installed_as_umns(env, server, capsys):
+    server.route("/pub/frames/umn/Crowd-Activity-All.avi", Reply(b"<html>Service moved</html>"))
+    err = _one_error(capsys, main(["fetch", "--dataset", "umn", "--only", "frames"]))
+    assert "does not hold b'RIFF' at byte 0" in err
+    assert _installed(env / "cache", "frames/umn") == [] and len(_rejected(env / "cache")) == 1
+
+
+def test_your_frame_ranges_survive_a_rebuild_of_the_tree(env, server):
+    video = archives.umn_video(env / "src")
+    server.route("/pub/frames/umn/Crowd-Activity-All.avi", Reply(video.read_bytes()))
+    tree = framesets.frames("umn")
+    ranges = tree.root / "frame_ranges.csv"
+    ranges.write_text("clip,start,stop,label\na,0,30,0\n")
+    (tree.root / ".anomaly-ref-tree.json").unlink()  # an interrupted rebuild: the tree is unpacked again
+    assert framesets.frames("umn").root == tree.root and ranges.read_text().endswith("a,0,30,0\n")
+
+
+def test_a_lost_first_use_record_is_made_again(env, server):
+    _serve_ucsd(server, env)
+    framesets.frames("ped2")
+    record = env / "cache" / "frames" / "ucsd" / ".tofu.json"
+    first = json.loads(record.read_text())
+    record.unlink()
+    (env / "cache" / "frames" / "ucsd" / "tree" / ".anomaly-ref-tree.json").unlink()
+    framesets.frames("ped2")
+    assert json.loads(record.read_text())[UCSD]["sha256"] == first[UCSD]["sha256"] and server.requests() == 1
+
+
+def test_require_pinned_refuses_an_unpinned_archive_even_when_its_tree_is_cached(env, server, capsys):
+    _serve_ucsd(server, env)
+    framesets.frames("ped2")
+    err = _one_error(capsys, main(["fetch", "--dataset", "ped2", "--only", "frames", "--require-pinned"]))
+    assert "not pinned" in err and "manifest pin" in err
+
+
+def test_archives_from_a_folder_and_from_anomaly_ref_from(env, capsys, monkeypatch, tmp_path):
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    archives.avenue_archives(folder)
+    assert main(["fetch", "--dataset", "avenue", "--only", "frames", "--from", str(folder)]) == 0
+    assert f"copied from {folder}" in capsys.readouterr().err
+    archives.write_tar(folder / UCSD, archives.ucsd_files())
+    monkeypatch.setenv("ANOMALY_REF_FROM", str(folder))
+    tree = framesets.frames("ped1", offline=True)
+    assert tree.origin == f"copied from {folder}"
+
+
+def test_the_dataset_total_is_capped_while_streaming(env, server, capsys, monkeypatch):
+    from anomaly_ref.data import archive
+
+    _serve_ucsd(server, env)
+    monkeypatch.setattr(archive, "MAX_TREE_BYTES", 20_000)
+    err = _one_error(capsys, main(["fetch", "--dataset", "ped2", "--only", "frames"]))
+    assert "past the 20000 bytes allowed in all" in err
+    assert _installed(env / "cache") == [] and len(_rejected(env / "cache")) == 1

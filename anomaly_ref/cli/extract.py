@@ -84,12 +84,6 @@ def run(args: argparse.Namespace) -> int:
     spec = get_backbone(args.backbone)
     if args.construction == "frames" and (args.train_source or args.plan or args.labels != "official"):
         raise InputError("--train-source, --labels notebook and --plan need --construction paper")
-    if args.source is None:  # the official archive: test frames, and the training clips the construction takes
-        from ._frames import official_frames
-
-        args.source, official_train = official_frames(args, args.dataset)
-        if args.construction == "paper" and args.train_source is None and CONSTRUCTIONS[args.dataset].normal_train:
-            args.train_source = official_train
     device = resolve_device(args.device)
     if args.limit is not None:
         check_min("--limit", args.limit, 0)
@@ -101,6 +95,12 @@ def run(args: argparse.Namespace) -> int:
     replace_plan = not args.plan and is_plan(out_dir, spec.name)
     finals = paper_paths(out_dir, spec.name)
     refuse_overwrite((finals[:2] if replace_plan else finals) + [record_path], args.force)  # before hours of work
+    if args.source is None:  # the official archive: test frames, and the training clips the construction takes
+        from ._frames import official_frames
+
+        args.source, official_train = official_frames(args, args.dataset)
+        if args.construction == "paper" and args.train_source is None and CONSTRUCTIONS[args.dataset].normal_train:
+            args.train_source = official_train
     construction: dict = {"construction": args.construction}
     extra = None
     if args.construction == "paper":

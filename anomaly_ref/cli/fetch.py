@@ -80,8 +80,9 @@ def run(args: argparse.Namespace) -> int:
                          progress=not args.no_progress and sys.stderr.isatty())
     source = Path(args.source).expanduser() if args.source else None
     if source is not None and not source.exists():
-        raise InputError(f"--from {args.source}: no such file or folder; give the dataset's folder zip or "
-                         "the folder it unpacks to")
+        what = ("the archive, a folder holding it, or the folder it unpacks to" if args.only == "frames"
+                else "the dataset's folder zip or the folder it unpacks to")
+        raise InputError(f"--from {args.source}: no such file or folder; give {what}")
     if args.only == "frames":
         return _frames(args, man, opts, source)
     jobs = []

@@ -3,9 +3,11 @@
 Every entry is judged before anything of it is written: a link (symbolic or hard), a
 device or FIFO, an absolute path, a ``..`` component or an encrypted zip entry refuses the
 whole archive; tar entries also pass :func:`tarfile.data_filter` (Python's ``data``
-extraction filter). Only entries a :class:`~anomaly_ref.data.layouts.Layout` rule keeps are
-written, under the rule's tree path, each bounded by its rule's size and all of them by
-:data:`~anomaly_ref.data.layouts.MAX_TREE_BYTES`. A truncated gzip or zip, or a file that is
+extraction filter). Only entries a :class:`~anomaly_ref.data.layouts.Layout` rule keeps for
+that archive are written, under the rule's tree path, each bounded by its rule's size (and
+starting with its rule's magic bytes), all of a dataset's archives together by
+:data:`~anomaly_ref.data.layouts.MAX_TREE_BYTES` and :data:`~anomaly_ref.data.layouts.MAX_ENTRIES`
+(one :class:`TreeWriter` for them all, so no tree path is written twice). A truncated gzip or zip, or a file that is
 no archive at all, is one :class:`FetchError`. The caller unpacks into a work folder and
 discards it on any error, so nothing half-unpacked is ever installed.
 
@@ -26,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from ..errors import FetchError
-from .layouts import MAX_ENTRIES, MAX_TREE_BYTES, Layout
+from .layouts import MAX_ENTRIES, MAX_TREE_BYTES, Layout, Rule
 from .unpack import CHUNK, ZIP_ERRORS, unsafe_reason, unreadable
 
 TAR_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError, OSError, ValueError)
@@ -51,52 +53,65 @@ def _refuse(src: str, entry: str, why: str) -> FetchError:
     )
 
 
-class _Writer:
-    """Writes kept entries under ``out``, each bounded, all within one budget; no path twice."""
+class TreeWriter:
+    """Writes the kept entries of one dataset's archives under ``out``: each bounded by its
+    rule (and its rule's magic bytes checked), all within one budget, no tree path twice."""
 
-    def __init__(self, out: Path, layout: Layout, src: str) -> None:
-        self.out, self.layout, self.src = out, layout, src
+    def __init__(self, out: Path, layout: Layout) -> None:
+        self.out, self.layout = out, layout
         self.left = MAX_TREE_BYTES
-        self.written: dict[str, str] = {}  # tree path -> entry it came from
+        self.written: dict[str, str] = {}  # tree path -> "<archive>: <entry>" it came from
         self.entries = 0
+        self.src = ""  # the archive being unpacked, for error lines
 
     def count(self, name: str) -> None:
         self.entries += 1
         if self.entries > MAX_ENTRIES:
-            raise _refuse(self.src, name, f"is one entry more than the {MAX_ENTRIES} an archive may list")
+            raise _refuse(self.src, name, f"is one entry more than the {MAX_ENTRIES} a dataset's archives may list")
 
-    def target(self, name: str, declared: int | None) -> tuple[Path, int] | None:
-        hit = self.layout.target(name)
+    def target(self, name: str, declared: int | None, archive: str | None) -> tuple[Path, Rule] | None:
+        hit = self.layout.rule(name, archive)
         if hit is None:
             return None
-        rel, bound = hit
+        rel, rule = hit
         if rel in self.written:
             raise _refuse(self.src, name, f"lands on {rel!r} as {self.written[rel]!r} does (a duplicate)")
-        if declared is not None and declared > bound:
-            raise _refuse(self.src, name, f"declares {declared} bytes, more than the {bound} allowed for such a file")
-        self.written[rel] = name
-        return self.out / rel, bound
+        if declared is not None and declared > rule.max_bytes:
+            raise _refuse(self.src, name, f"declares {declared} bytes, more than the {rule.max_bytes} allowed for "
+                                          "such a file")
+        self.written[rel] = f"{self.src}: {name}"
+        return self.out / rel, rule
 
-    def copy(self, read: Callable[[int], bytes], path: Path, bound: int, name: str) -> None:
-        n = 0
+    def copy(self, read: Callable[[int], bytes], path: Path, rule: Rule, name: str) -> None:
+        n, bound = 0, rule.max_bytes
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fout = open(path, "xb")
+        except FileExistsError:  # a file and a folder of one name, or a race: never overwrite
+            raise _refuse(self.src, name, f"lands on {path.relative_to(self.out)}, which exists") from None
         except OSError as exc:
             raise self.cannot_write(path, exc) from None
         with fout:
+            first = True
             while chunk := read(CHUNK):
+                if first and rule.magic:
+                    problem = rule.magic_problem(chunk)
+                    if problem:
+                        raise _refuse(self.src, name, problem)
+                first = False
                 n += len(chunk)
                 self.left -= len(chunk)
                 if n > bound:
                     raise _refuse(self.src, name, f"unpacks to more than the {bound} bytes allowed for such a file")
                 if self.left < 0:
-                    raise _refuse(self.src, name, f"takes the archive past the {MAX_TREE_BYTES} bytes allowed for "
-                                                  "one dataset (a zip bomb?)")
+                    raise _refuse(self.src, name, f"takes the dataset's archives past the {MAX_TREE_BYTES} bytes "
+                                                  "allowed in all (a zip bomb?)")
                 try:
                     fout.write(chunk)
                 except OSError as exc:
                     raise self.cannot_write(path, exc) from None
+            if first and rule.magic:
+                raise _refuse(self.src, name, "is empty")
 
     def cannot_write(self, path: Path, exc: OSError) -> WriteFailed:
         return WriteFailed(f"{self.src}: cannot write {path} while unpacking ({exc.strerror or exc}); nothing was "
@@ -121,94 +136,88 @@ def _tar_reason(info: tarfile.TarInfo, out: Path) -> str | None:
     return None
 
 
-def unpack_tar(path: Path, layout: Layout, out: Path, src: str) -> list[str]:
-    w = _Writer(out, layout, src)
-    with unreadable(src, path, TAR_ERRORS, "tar archive"):
+def unpack_tar(path: Path, name: str, w: TreeWriter) -> None:
+    out = w.out
+    with unreadable(name, path, TAR_ERRORS, "tar archive"):
         with tarfile.open(path, mode="r|*") as tar:
             for info in tar:
                 w.count(info.name)
                 reason = _tar_reason(info, out)
                 if reason:
-                    raise _refuse(src, info.name, reason)
+                    raise _refuse(name, info.name, reason)
                 if not info.isfile():
                     continue
-                hit = w.target(info.name[2:] if info.name.startswith("./") else info.name, info.size)
-                if hit is None:
-                    continue
-                fin = tar.extractfile(info)
-                w.copy(fin.read, hit[0], hit[1], info.name)
-    return sorted(w.written)
+                hit = w.target(info.name[2:] if info.name.startswith("./") else info.name, info.size, name)
+                if hit is not None:
+                    w.copy(tar.extractfile(info).read, hit[0], hit[1], info.name)
 
 
-def unpack_zip(path: Path, layout: Layout, out: Path, src: str) -> list[str]:
-    w = _Writer(out, layout, src)
-    with unreadable(src, path, ZIP_ERRORS, "zip archive"):
+def unpack_zip(path: Path, name: str, w: TreeWriter) -> None:
+    with unreadable(name, path, ZIP_ERRORS, "zip archive"):
         zf = zipfile.ZipFile(path)
-    with zf, unreadable(src, path, ZIP_ERRORS, "zip archive"):
-        infos = zf.infolist()
+    with zf, unreadable(name, path, ZIP_ERRORS, "zip archive"):
         plan = []
-        for info in infos:  # judge every entry before writing any byte
+        for info in zf.infolist():  # judge every entry before writing any byte
             w.count(info.filename)
             reason = unsafe_reason(info)
             if reason:
-                raise _refuse(src, info.filename, reason)
+                raise _refuse(name, info.filename, reason)
             kind = stat.S_IFMT(info.external_attr >> 16)
             if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
-                raise _refuse(src, info.filename, "is a device, FIFO or other special file")
+                raise _refuse(name, info.filename, "is a device, FIFO or other special file")
             if info.is_dir():
                 continue
-            hit = w.target(info.filename, info.file_size)
+            hit = w.target(info.filename, info.file_size, name)
             if hit is not None:
                 plan.append((info, hit))
-        for info, (target, bound) in plan:
+        for info, (target, rule) in plan:
             with zf.open(info) as fin:
-                w.copy(fin.read, target, bound, info.filename)
-    return sorted(w.written)
+                w.copy(fin.read, target, rule, info.filename)
 
 
-def unpack_file(path: Path, name: str, layout: Layout, out: Path, src: str) -> list[str]:
+def unpack_file(path: Path, name: str, w: TreeWriter) -> None:
     """A member that is no archive (UMN's video): copied under its own name, if the layout keeps it."""
-    w = _Writer(out, layout, src)
-    hit = w.target(name, path.stat().st_size)
+    hit = w.target(name, path.stat().st_size, name)
     if hit is None:
-        raise _refuse(src, name, f"is not a file of the {layout.name} layout")
+        raise _refuse(name, name, f"is not a file of the {w.layout.name} layout")
     with open(path, "rb") as fin:
         w.copy(fin.read, hit[0], hit[1], name)
-    return sorted(w.written)
 
 
-def unpack(path: str | os.PathLike, name: str, layout: Layout, out: str | os.PathLike) -> list[str]:
-    """Unpack archive ``path`` (published as ``name``) into ``out``; the tree paths written."""
-    path, out = Path(path), Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    kind = kind_of(name)
-    if kind == "tar":
-        return unpack_tar(path, layout, out, name)
-    if kind == "zip":
-        return unpack_zip(path, layout, out, name)
-    return unpack_file(path, name, layout, out, name)
+def unpack(path: str | os.PathLike, name: str, w: TreeWriter) -> list[str]:
+    """Unpack archive ``path`` (published as ``name``) through ``w``; the tree paths it wrote."""
+    path = Path(path)
+    before = set(w.written)
+    w.src = name
+    w.out.mkdir(parents=True, exist_ok=True)
+    {"tar": unpack_tar, "zip": unpack_zip, "file": unpack_file}[kind_of(name)](path, name, w)
+    return sorted(set(w.written) - before)
 
 
 def copy_tree(folder: str | os.PathLike, layout: Layout, out: str | os.PathLike) -> list[str]:
     """An archive unpacked by hand (``fetch --from FOLDER``): its kept files copied into ``out``
-    under the layout's tree paths, with the checks an archive gets (no links, bounds)."""
+    under the layout's tree paths, with the checks an archive gets (no links, bounds, magic)."""
     folder, out = Path(folder), Path(out)
-    src = str(folder)
-    w = _Writer(out, layout, src)
+    w = TreeWriter(out, layout)
+    w.src = str(folder)
     found = []
-    for root, dirs, files in os.walk(folder, followlinks=False):
+
+    def unreadable_folder(exc: OSError) -> None:
+        raise FetchError(f"{folder}: cannot list {exc.filename} ({exc.strerror or exc}); nothing was installed")
+
+    for root, dirs, files in os.walk(folder, followlinks=False, onerror=unreadable_folder):
         for entry in sorted(dirs + files):
             p = Path(root, entry)
             rel = p.relative_to(folder).as_posix()
             w.count(rel)
             if p.is_symlink():
-                raise _refuse(src, rel, "is a symbolic link")
+                raise _refuse(w.src, rel, "is a symbolic link")
             if entry in files:
                 if not stat.S_ISREG(p.lstat().st_mode):
-                    raise _refuse(src, rel, "is not a regular file")
+                    raise _refuse(w.src, rel, "is not a regular file")
                 found.append((rel, p))
     for rel, p in sorted(found):
-        hit = w.target(rel, p.stat().st_size)
+        hit = w.target(rel, p.stat().st_size, None)
         if hit is None:
             continue
         try:

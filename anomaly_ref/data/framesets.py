@@ -27,16 +27,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import registry
-from ..errors import FetchError, InputError
+from ..errors import FetchError
 from ..fileio import atomic_write_text
 from . import archive, download, manifest as mf
-from .fetch import Options, _artifact_lock, _reject, _workdir, options
+from .fetch import Options, _artifact_lock, _workdir, options
+from .fetch import _reject as reject
 from .integrity import MAX_ARCHIVE_BYTES, MISMATCH, MISSING, OK, UNPINNED, Check
 from .layouts import Layout, get_layout, tree_files
 from .manifest import Artifact, Manifest, Member
@@ -103,6 +103,11 @@ def get_tree(art: Artifact, dataset: str, opts: Options, source: Path | None = N
         raise FetchError(f"{source}: no such file or folder (--from); nothing was installed")
     if source is None and opts.from_root is not None and any((opts.from_root / m.name).is_file() for m in art.members):
         source = opts.from_root  # $ANOMALY_REF_FROM holds the archives
+    unpinned = [m.name for m in art.members if m.sha256 is None]
+    if opts.require_pinned and unpinned:
+        raise FetchError(f"{art.id}: {', '.join(unpinned)} not pinned (sha256 null in the manifest) and pinned "
+                         "members are required (--require-pinned); nothing was fetched or handed out. Fetch without "
+                         "that option, check the archives, then run 'anomaly-ref manifest pin'")
     with _artifact_lock(opts.cache, art.id):
         tofu = FirstUse.load(dest / TOFU_NAME)
         if _tree_ok(tree, art, tofu):
@@ -111,9 +116,6 @@ def get_tree(art: Artifact, dataset: str, opts: Options, source: Path | None = N
             return _install_unpacked(art, dataset, layout, source, opts, tree)
         cached = {m.name: _cached(dest / m.name, m, opts, tofu) for m in art.members}
         todo = [m for m in art.members if cached[m.name].status == MISSING]
-        if todo and opts.require_pinned:
-            raise FetchError(f"{art.id}: {', '.join(m.name for m in todo)} not pinned (sha256 null in the manifest) "
-                             "and pinned members are required (--require-pinned); nothing was downloaded")
         if todo and opts.offline and source is None:
             raise FetchError(
                 f"{art.id}: offline and {len(todo)} archive(s) missing from the cache: "
@@ -123,49 +125,60 @@ def get_tree(art: Artifact, dataset: str, opts: Options, source: Path | None = N
         with _workdir(opts.cache, art.id) as work:
             staged, origin = _stage(art, todo, source, work, opts)
             checks = dict(cached)
-            for m in todo:
-                checks[m.name] = _verify_staged(art, m, staged[m.name], opts, tofu)
-            files: list[str] = []
-            for m in art.members:
-                path = staged.get(m.name, dest / m.name)
-                try:
-                    files += archive.unpack(path, m.name, layout, work / TREE)
-                except archive.WriteFailed:  # our disk, not the archive: keep the verified download
-                    _install_archives(todo, staged, checks, dest, tofu)
-                    raise
-                except FetchError as exc:
-                    raise FetchError(f"{exc}{_reject_all(art, [m], staged, dest, opts, tofu)}") from None
+            good: list[Member] = []  # staged archives that verified: kept in the cache whatever happens next
             try:
-                layout.check(sorted(files), f"{art.id} ({', '.join(m.name for m in art.members)})")
-            except FetchError as exc:
-                raise FetchError(f"{exc}{_reject_all(art, list(art.members), staged, dest, opts, tofu)}") from None
+                for m in todo:
+                    checks[m.name] = _verify_staged(art, m, staged[m.name], opts, tofu)
+                    good.append(m)
+                writer = archive.TreeWriter(work / TREE, layout)
+                for m in art.members:
+                    try:
+                        archive.unpack(staged.get(m.name, dest / m.name), m.name, writer)
+                    except archive.WriteFailed:
+                        raise  # our disk, not the archive: nothing is rejected
+                    except FetchError as exc:
+                        good = [g for g in good if g is not m]
+                        raise FetchError(f"{exc}{_reject_archives(art, [m], staged, dest, opts, tofu)}") from None
+                files = sorted(writer.written)
+                owed = {a for _, a in layout.missing(files)}
+                if owed:  # the archive(s) that should have supplied what is missing are to blame
+                    blamed = [m for m in art.members if m.name in owed or None in owed]
+                    good = [g for g in good if g not in blamed]
+                    try:
+                        layout.check(files, f"{art.id} ({', '.join(m.name for m in blamed)})")
+                    except FetchError as exc:
+                        raise FetchError(f"{exc}{_reject_archives(art, blamed, staged, dest, opts, tofu)}") from None
+            finally:
+                # Verified downloads are never thrown away (a sibling's failure, a full disk); every
+                # archive in the cache, new or old, gets its first-use record if it lacks one.
+                _install_archives(good, staged, checks, dest, tofu)
             digests = {m.name: checks[m.name].sha256 for m in art.members}
             _write_marker(work / TREE, art, digests, files, origin)
-            _install_archives(todo, staged, checks, dest, tofu)
-            _replace_tree(work / TREE, tree, work)
+            _replace_tree(work / TREE, tree, work, layout)
         log.info("%s: %d file(s) unpacked into %s", art.id, len(files), tree)
         return FrameTree(dataset, art.id, tree, layout, origin)
 
 
-def _install_archives(todo: list[Member], staged: dict[str, Path], checks: dict[str, Check], dest: Path,
+def _install_archives(good: list[Member], staged: dict[str, Path], checks: dict[str, Check], dest: Path,
                       tofu: FirstUse) -> None:
-    """Rename the verified archives into the cache and record the unpinned ones."""
+    """Rename the verified staged archives ``good`` into the cache; record every unpinned archive
+    now in the cache that has no first-use record yet (a record lost in a crash is made again)."""
     dest.mkdir(parents=True, exist_ok=True)
-    installed = {}
-    for m in todo:
-        os.replace(staged[m.name], dest / m.name)
-        installed[m.name] = replace(checks[m.name], path=dest / m.name)
-    tofu.record(installed)
+    for m in good:
+        if staged[m.name].exists():
+            os.replace(staged[m.name], dest / m.name)
+            checks[m.name] = replace(checks[m.name], path=dest / m.name)
+    tofu.record({name: c for name, c in checks.items() if c.path.parent == dest and c.path.exists()})
 
 
-def _reject_all(art: Artifact, members: list[Member], staged: dict[str, Path], dest: Path, opts: Options,
-                tofu: FirstUse) -> str:
+def _reject_archives(art: Artifact, members: list[Member], staged: dict[str, Path], dest: Path, opts: Options,
+            tofu: FirstUse) -> str:
     """Move the archives that failed to unpack to ``.rejected/`` (a cached copy too, its first-use
     record forgotten: it was trusted and is bad); the text naming where they are kept."""
     kept = []
     for m in members:
         path = staged.get(m.name, dest / m.name)
-        kept.append(str(_reject(path, opts.cache, Path(art.id, m.name))))
+        kept.append(str(reject(path, opts.cache, Path(art.id, m.name))))
         if m.name not in staged and tofu.records.pop(m.name, None) is not None:
             atomic_write_text(tofu.path, json.dumps(tofu.records, indent=2, sort_keys=True) + "\n")
     return f" (the archive is kept in {', '.join(kept)})" if len(kept) == 1 else f" (the archives are kept in {', '.join(kept)})"
@@ -175,7 +188,7 @@ def _cached(path: Path, m: Member, opts: Options, tofu: FirstUse) -> Check:
     """A cached archive's verdict; a bad copy is moved to ``.rejected/`` and reported MISSING."""
     check = tofu.check(path, m)
     if check.status == MISMATCH:
-        moved = _reject(path, opts.cache)
+        moved = reject(path, opts.cache)
         log.warning("%s failed verification (%s); moved to %s, fetching again", path, check.detail, moved)
         return Check(path, MISSING)
     return check
@@ -190,7 +203,8 @@ def _stage(art: Artifact, todo: list[Member], source: Path | None, work: Path,
         staged, origins = {}, []
         for m in todo:
             url = frames_mirror_url(opts.mirror, m.name) if opts.mirror else art.member_url(m)
-            staged[m.name] = download.get(url, work / m.name, m.sha256, _bound(m), retries=opts.retries,
+            # no sha256 to pooch: it would retry and delete a mismatch; _verify_staged keeps it in .rejected/
+            staged[m.name] = download.get(url, work / m.name, None, _bound(m), retries=opts.retries,
                                           timeout=opts.timeout, progress=opts.progress)
             origins.append(url)
         return staged, "downloaded from " + ", ".join(origins)
@@ -220,6 +234,7 @@ def _bound(m: Member) -> tuple[int, str]:
 def _copy(path: Path, target: Path, m: Member) -> Path:
     """A local archive copied into the work folder: bounded, never through a symbolic link."""
     bound = _bound(m)
+    path = path.resolve()  # the user named it: a link to the archive is followed here, never once opened
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
@@ -241,7 +256,7 @@ def _verify_staged(art: Artifact, m: Member, path: Path, opts: Options, tofu: Fi
             log.warning("%s/%s is not pinned in the manifest; sha256 %s (record it with 'anomaly-ref manifest pin')",
                         art.id, m.name, check.sha256)
         return check
-    kept = _reject(path, opts.cache, Path(art.id, m.name))
+    kept = reject(path, opts.cache, Path(art.id, m.name))
     raise FetchError(f"{art.id}/{m.name}: fails verification: {check.detail}. Nothing was installed (the copy is "
                      f"kept in {kept}). If the source changed on purpose, fix data_manifest.json; otherwise fetch "
                      "it again (or use --mirror)")
@@ -254,7 +269,7 @@ def _install_unpacked(art: Artifact, dataset: str, layout: Layout, source: Path,
         layout.check(files, str(source))
         origin = f"copied from {source} (unpacked)"
         _write_marker(work / TREE, art, {}, files, origin)
-        _replace_tree(work / TREE, tree, work)
+        _replace_tree(work / TREE, tree, work, layout)
     return FrameTree(dataset, art.id, tree, layout, origin)
 
 
@@ -266,10 +281,16 @@ def _write_marker(tree: Path, art: Artifact, digests: dict[str, str | None], fil
     atomic_write_text(tree / MARKER, json.dumps(doc, indent=2) + "\n")
 
 
-def _replace_tree(new: Path, tree: Path, work: Path) -> None:
-    """Rename the finished tree into place; an incomplete earlier one (no marker) is moved aside first."""
+def _replace_tree(new: Path, tree: Path, work: Path, layout: Layout) -> None:
+    """Rename the finished tree into place. An earlier one is moved aside first; files of yours in
+    it that are not the layout's (UMN's frame_ranges.csv) are carried over into the new one."""
     tree.parent.mkdir(parents=True, exist_ok=True)
     if tree.exists():
+        for rel in tree_files(tree):
+            if layout.target(rel) is None and not (new / rel).exists():
+                (new / rel).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tree / rel, new / rel)
+                log.info("kept %s (not a file of the %s layout) in the new tree", rel, layout.name)
         os.replace(tree, work / "stale-tree")
     os.replace(new, tree)
 
@@ -280,6 +301,10 @@ def _tree_ok(tree: Path, art: Artifact, tofu: FirstUse) -> bool:
     try:
         doc = json.loads((tree / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return False
+    if not doc.get("archives") and any(m.sha256 for m in art.members):
+        log.warning("%s was copied from an unpacked folder, and the manifest now pins the archives; unpacking again "
+                    "from them", tree)
         return False
     for m in art.members:
         want = m.sha256 or tofu.records.get(m.name, {}).get("sha256")
@@ -297,11 +322,3 @@ def _tree_ok(tree: Path, art: Artifact, tofu: FirstUse) -> bool:
                     changed[0][0] if changed else "the record")
         return False
     return True
-
-
-def check_dataset_source(dataset: str) -> None:
-    """Raise InputError when ``dataset`` has no frame source this suite can fetch."""
-    try:
-        mf.load().frames(dataset)
-    except Exception as exc:  # noqa: BLE001 - the manifest's own error says why
-        raise InputError(str(exc)) from None
