@@ -76,7 +76,8 @@ def window_index(clips: np.ndarray, index: np.ndarray, seq_len: int) -> np.ndarr
 def _build(head: str, dim: int, config: PredictorConfig) -> nn.Module:
     model = create_head(head, dim, seq_len=config.seq_len, config=HeadConfig(units=config.units),
                         random_state=config.seed)
-    out = nn.Linear(config.units, dim)  # replaces the binary classifier: a D-wide regression
+    with torch.random.fork_rng(devices=[]):  # nn.Linear's default init draws from the global RNG
+        out = nn.Linear(config.units, dim)  # replaces the binary classifier: a D-wide regression
     g = torch.Generator().manual_seed(config.seed + 1)
     nn.init.xavier_uniform_(out.weight, generator=g)  # Keras' glorot-uniform, zero bias
     nn.init.zeros_(out.bias)

@@ -79,12 +79,28 @@ def standard_table(doc: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def headline(doc: Mapping[str, Any]) -> str:
+    """One sentence: the best fused scorer against the issue's target, or that none was fused."""
+    best = best_fused(doc)
+    if not best:
+        return "No fused scorer in this document."
+    verdict = "reaches" if best[2] >= TARGET else "does not reach"
+    return (f"Best fused scorer: {best[0]} ({best[1]}) {best[2]:.3f} pooled frame AUC — {verdict} the "
+            f"issue's target {TARGET}.")
+
+
+def report_section(doc: Mapping[str, Any]) -> str:
+    """The section of ``anomaly-ref report``'s report.md (it starts with its own heading)."""
+    return "\n".join([f"## What these features can honestly do: {doc['dataset']}, {doc['backbone']}", "",
+                      "Every scorer fit on the normal Train clips only, every test frame scored (PROTOCOL §10). "
+                      + headline(doc), "", *standard_table(doc)]) + "\n"
+
+
 def render_standard(doc: Mapping[str, Any]) -> str:
     """The whole ``standard.md``."""
     cfg = doc.get("config", {})
     prov = doc.get("provenance", {})
     git = prov.get("git", {})
-    best = best_fused(doc)
     head = [
         f"# What these features can honestly do: {doc['dataset']}, {doc['backbone']}",
         "",
@@ -95,10 +111,7 @@ def render_standard(doc: Mapping[str, Any]) -> str:
         f"{doc['frames']['abnormal']} abnormal). Peak memory: {doc.get('extraction', {}).get('memory_method', '?')}.",
         "",
     ]
-    if best:
-        verdict = "reaches" if best[2] >= TARGET else "does not reach"
-        head += [f"Best fused scorer: {best[0]} ({best[1]}) {best[2]:.3f} pooled frame AUC — {verdict} the "
-                 f"issue's target {TARGET}.", ""]
+    head += [headline(doc), ""]
     tail = ["", f"Commit {git.get('commit', '?')}{' (dirty)' if git.get('dirty') else ''}, {prov.get('utc', '?')}; "
                 f"whole study {doc.get('wall_seconds')} s."]
     return "\n".join(head + standard_table(doc) + tail) + "\n"
