@@ -3,8 +3,8 @@
 No backbone at all, so it is the baseline every learnt scorer must beat. A frame is cut
 into a grid of ``cell`` x ``cell`` pixel cells; each cell is described by the mean absolute
 grey-level difference to the frame ``lag`` frames earlier (lags 1 and 2: speed shows in how
-the energy grows with the lag), on ``sub`` x ``sub`` sub-cells (where inside the cell the
-motion is). A test frame's cell is scored by the distance to the k-th nearest training
+the energy grows with the lag), optionally on ``sub`` x ``sub`` sub-cells (where inside the
+cell the motion is). A test frame's cell is scored by the distance to the k-th nearest training
 vector *at the same location* (the camera is fixed: a cyclist's energy at a pavement cell is
 what normal pavement never shows); the frame's score is the max over its cells.
 
@@ -26,7 +26,7 @@ from .knnsearch import kth_distance
 @dataclass(frozen=True)
 class MotionConfig:
     cell: int = 16  # cell side in pixels: Ped2's pedestrians are ~20-40 px tall at 240x360
-    sub: int = 2  # sub-cells per cell side: the layout of motion inside a cell
+    sub: int = 1  # sub-cells per cell side (1: one energy per lag per cell, as the issue specifies)
     lags: tuple[int, ...] = (1, 2)  # frame differences |f_t - f_{t-lag}|: 1- and 2-frame, as the issue asks
     k: int = 1  # neighbours: distance to the k-th nearest training vector at the location
 

@@ -58,7 +58,7 @@ class StandardConfig:
     knn_k: int = 1  # the global kNN scorer's k (oneclass default)
     heads: tuple[str, ...] = PREDICTOR_HEADS  # next-feature predictors to train
     patch: PatchBankConfig = field(default_factory=PatchBankConfig)
-    motion: MotionConfig = field(default_factory=lambda: MotionConfig(sub=1))  # the per-cell 1-/2-frame energies
+    motion: MotionConfig = field(default_factory=MotionConfig)  # the per-cell 1-/2-frame energies
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
     batch_size: int = 32  # frames per backbone forward pass
     n_resamples: int = 1000  # clip-bootstrap resamples of every interval
