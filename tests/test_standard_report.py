@@ -60,3 +60,21 @@ def test_malformed_document_names_the_file(tmp_path):
     path.write_text(json.dumps(bad))
     with pytest.raises(Exception, match="standard.json.*'scorers' must map"):
         sources.load(path)
+
+
+def test_reference_document_figures_recompute_from_its_kept_scores():
+    """reference/ped2_standard.json: every scorer's raw pooled AUC from the kept per-frame scores."""
+    from pathlib import Path
+
+    from sklearn.metrics import roc_auc_score
+
+    path = Path(__file__).resolve().parents[1] / "reference" / "ped2_standard.json"
+    if not path.is_file():
+        pytest.skip(f"{path} is not in this checkout")
+    ref = json.loads(path.read_text())
+    kept = ref["scores"]["test"]
+    assert len(kept["label"]) == ref["frames"]["test"]
+    for name, row in ref["scorers"].items():
+        assert roc_auc_score(kept["label"], kept[name]) == pytest.approx(row["raw"]["pooled_auc"]["estimate"],
+                                                                         abs=1e-5), name
+    assert sources.load(path).kind == "standard"
