@@ -396,3 +396,23 @@ def paper_backbones() -> list[str]:
 def paper_heads() -> list[str]:
     """The four heads of the paper, in workbook column order."""
     return [h.name for h in HEADS.values() if h.in_paper]
+
+
+# Intermediate layers for patch-level scoring (issue 23; :mod:`anomaly_ref.extraction.featuremaps`):
+# module names inside the timm model at strides 8 and 16 (shallow to deep), the mid-level
+# layers PatchCore found to balance local detail and semantics. tests/test_featuremaps.py
+# checks every name against its timm model.
+FEATURE_MAP_LAYERS: dict[str, tuple[str, ...]] = {
+    "convnext_tiny": ("stages.1", "stages.2"),
+    "repvgg_a0": ("stages.1", "stages.2"),
+    "mobileone_s0": ("stages.1", "stages.2"),
+    "poolformer_s12": ("stages.1", "stages.2"),
+    "maxvit_tiny_tf_224": ("stages.1", "stages.2"),
+    "coatnet_0_rw_224": ("stages.1", "stages.2"),
+    "tf_efficientnet_lite0": ("blocks.2", "blocks.4"),
+}
+
+
+def feature_map_layers(backbone: str) -> tuple[str, ...]:
+    """The feature-map layers of ``backbone`` (a registered name)."""
+    return lookup(FEATURE_MAP_LAYERS, get_backbone(backbone).name, "backbone with feature-map layers")

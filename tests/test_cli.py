@@ -27,7 +27,7 @@ def parser_of(path: tuple[str, ...]) -> argparse.ArgumentParser:
 
 PATHS = commands()
 # The commands that pick a backbone, and those that called it --extractor before issue 24.
-WITH_BACKBONE = {("audit",), ("extract",), ("fetch",), ("gradcam",), ("report",), ("reproduce",)}
+WITH_BACKBONE = {("audit",), ("extract",), ("fetch",), ("gradcam",), ("report",), ("reproduce",), ("standard",)}
 OLDER_EXTRACTOR = {("fetch",), ("report",), ("reproduce",)}
 
 

@@ -59,21 +59,26 @@ def build(paths: Sequence[str | os.PathLike], tolerance: Tolerance | None = None
     ctx = report_html.context(files, entries, rows, tallies, tolerance, plots, title,
                               verdicts.published(entries, reference))
     audits = [f for f in files if f.kind == "audit"]
+    standards = [f for f in files if f.kind == "standard"]
     blobs = {
         "report.html": report_html.render(ctx).encode("utf-8"),
-        "report.md": _markdown(rows, title, audits).encode("utf-8"),
+        "report.md": _markdown(rows, title, audits, standards).encode("utf-8"),
         "report.xlsx": report_xlsx.render(entries, rows, audits),
         **{f"{d}.png": png for d, png in plots.items()},
     }
     return Report(files, entries, rows, tallies, blobs)
 
 
-def _markdown(rows: Sequence[Row], title: str, audits: Sequence[sources.Loaded]) -> str:
-    """The diff table, led by each audit's rungs and headline and followed by its ladder."""
+def _markdown(rows: Sequence[Row], title: str, audits: Sequence[sources.Loaded],
+              standards: Sequence[sources.Loaded] = ()) -> str:
+    """The diff table, led by each audit's rungs and headline and followed by its ladder, then
+    each standard document's "what these features can honestly do" table."""
     from .audit_report import finding, report_section
+    from .standard_report import report_section as standard_section
 
     docs = [f.section for f in audits]
-    return to_markdown(list(rows), title, [finding(d) for d in docs], [report_section(d) for d in docs])
+    return to_markdown(list(rows), title, [finding(d) for d in docs],
+                       [report_section(d) for d in docs] + [standard_section(f.section) for f in standards])
 
 
 def write(report: Report, out_dir: str | os.PathLike) -> dict[str, Path]:

@@ -70,6 +70,14 @@ def _gradcam_section(f: Loaded) -> dict:
                       f"{cfg.get('target_layer', '?')}"}
 
 
+def _standard_section(f: Loaded) -> dict:
+    """A standard document's table (as its standard.md has it) and its headline (issue 23)."""
+    from .standard_report import headline, standard_table
+
+    return {"title": f.title, "path": str(f.path), "table": _md_table("\n".join(standard_table(f.section))),
+            "headline": headline(f.section)}
+
+
 def _matrix(dataset: str, protocol: str, entries: Sequence[Entry], rows: Sequence[Row],
             published: Mapping[tuple, Mapping | None]) -> dict:
     """Backbones x heads of one dataset and protocol; a cell: ROC-AUC ours and, wherever the
@@ -140,6 +148,7 @@ def context(files: Sequence[Loaded], entries: Sequence[Entry], rows: Sequence[Ro
                          "plot": data_uri(plots[d]) if d in plots else None})
     audits = [_audit_section(f) for f in files if f.kind == "audit"]
     gradcams = [_gradcam_section(f) for f in files if f.kind == "gradcam"]
+    standards = [_standard_section(f) for f in files if f.kind == "standard"]
     provenance = [{"path": str(f.path), "kind": f.kind, "sha256": f.sha256, "command": _command(f.provenance),
                    "git": f.provenance.get("git") or {}, "utc": utc_text(f.provenance.get("utc")),
                    "versions": f.provenance.get("versions") or {}, "device": f.provenance.get("device") or {},
@@ -150,7 +159,7 @@ def context(files: Sequence[Loaded], entries: Sequence[Entry], rows: Sequence[Ro
 
     written = {"version": __version__, "git": git_state(), "utc": utc_now_text()}
     return {"title": title, "csp": CSP, "written": written, "tallies": tallies, "tolerance": tolerance_words(tolerance),
-            "datasets": datasets, "audits": audits, "gradcams": gradcams, "provenance": provenance,
+            "datasets": datasets, "audits": audits, "gradcams": gradcams, "standards": standards, "provenance": provenance,
             "metrics": registry.METRICS, "metric_titles": METRIC_TITLES, "fmt": lambda v: format_value(*v) if v else "—"}
 
 

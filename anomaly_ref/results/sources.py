@@ -271,10 +271,23 @@ def _load_gradcam(doc: Mapping[str, Any], ctx: Context) -> Loaded:
     return Loaded(ctx.path, "gradcam", "", _provenance(doc, ctx), [], section=dict(doc), title=title)
 
 
+def _load_standard(doc: Mapping[str, Any], ctx: Context) -> Loaded:
+    """``anomaly-ref standard``'s document (issue 23): no configurations of the paper's table, a
+    section of its own ("what these features can honestly do")."""
+    _require(doc, ("dataset", "backbone", "scorers", "provenance"), ctx, "standard")
+    if not isinstance(doc["scorers"], Mapping) or not all(
+            isinstance(r, Mapping) and "raw" in r for r in doc["scorers"].values()):
+        raise ctx.error("'scorers' must map each scorer to its figures (with 'raw')")
+    _name(registry.DATASETS, doc["dataset"], "dataset", ctx, "standard")
+    title = f"what these features can honestly do: {doc['dataset']}, {doc['backbone']}"
+    return Loaded(ctx.path, "standard", "", _provenance(doc, ctx), [], section=dict(doc), title=title)
+
+
 register(Kind("reproduce", frozenset({"results", "provenance"}), _load_reproduce, "anomaly-ref reproduce --out"))
 register(Kind("sweep", frozenset({"counts", "rows", "provenance"}), _load_sweep, "the reproduction bench"))
 register(Kind("audit", frozenset({"audit", "results", "provenance"}), _load_audit, "anomaly-ref audit"))
 register(Kind("gradcam", None, _load_gradcam, "anomaly-ref gradcam (gradcam.json)"))
+register(Kind("standard", None, _load_standard, "anomaly-ref standard (standard.json)"))
 
 
 # ------------------------------------------------------------------------ reading files

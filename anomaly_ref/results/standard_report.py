@@ -1,0 +1,125 @@
+"""A ``standard`` document (issue 23) rendered: "what these features can honestly do".
+
+One markdown table: every scorer's pooled frame AUC with its clip-bootstrap interval and
+mean per-clip AUC, raw and smoothed, seconds and peak memory, beside the literature anchors
+of the dataset (``registry.DATASETS[d].standard_anchors``) and the paper's published
+ROC-AUC range for the dataset (``reference/paper_results.csv``). Reads the document only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..fileio import atomic_write_text, dumps_json
+from ..registry import get_dataset
+
+TARGET = 0.95  # the issue's target for the best fused scorer's pooled frame AUC (raw or smoothed)
+
+
+def _iv(fig: Mapping[str, Any] | None, key: str) -> str:
+    if not fig or fig.get(key) is None or fig[key].get("estimate") is None:
+        return "—"
+    f = fig[key]
+    low, high = f.get("low"), f.get("high")
+    band = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
+    return f"{f['estimate']:.3f}{band}"
+
+
+def paper_range(dataset: str) -> tuple[float, float, int] | None:
+    """(lowest, highest, count) of the paper's published ROC-AUC means for ``dataset``, or None."""
+    from .workbook import load_reference
+
+    try:
+        ref = load_reference()
+    except Exception:  # noqa: BLE001 -- the table still renders without the reference file
+        return None
+    rows = ref[(ref["dataset"] == dataset) & (ref["metric"] == "roc_auc")]
+    return (float(rows["mean"].min()), float(rows["mean"].max()), len(rows)) if len(rows) else None
+
+
+def best_fused(doc: Mapping[str, Any]) -> tuple[str, str, float] | None:
+    """(scorer, "raw"/"smoothed", pooled AUC) of the best fused scorer, or None."""
+    best = None
+    for name, row in doc["scorers"].items():
+        if row.get("family") != "fusion":
+            continue
+        for variant in ("raw", "smoothed"):
+            fig = row.get(variant)
+            if fig and fig["pooled_auc"]["estimate"] is not None:
+                value = fig["pooled_auc"]["estimate"]
+                if best is None or value > best[2]:
+                    best = (name, variant, value)
+    return best
+
+
+def standard_table(doc: Mapping[str, Any]) -> list[str]:
+    """The markdown lines of the "what these features can honestly do" table."""
+    cfg = doc.get("config", {})
+    sigma = cfg.get("smooth")
+    lines = [
+        f"| scorer | pooled frame AUC [95% clip CI] | mean per-clip AUC | smoothed (σ={sigma:g}) pooled | "
+        "smoothed per-clip | seconds | peak RSS MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, row in doc["scorers"].items():
+        lines.append(f"| {name} | {_iv(row.get('raw'), 'pooled_auc')} | {_iv(row.get('raw'), 'mean_clip_auc')} | "
+                     f"{_iv(row.get('smoothed'), 'pooled_auc')} | {_iv(row.get('smoothed'), 'mean_clip_auc')} | "
+                     f"{row.get('seconds', '—')} | {row.get('peak_rss_mb', '—')} |")
+    ex = doc.get("extraction", {})
+    lines.append(f"| (feature-map extraction, {ex.get('frames', '?')} frames) | | | | | {ex.get('seconds', '—')} | "
+                 f"{ex.get('peak_rss_mb', '—')} |")
+    ds = get_dataset(doc["dataset"])
+    for who, value in ds.standard_anchors:
+        lines.append(f"| literature: {who} | {value:.3f} | | | | | |")
+    paper = paper_range(doc["dataset"])
+    if paper:
+        lines.append(f"| the paper's published ROC-AUC ({paper[2]} configurations; leaks test frames) | "
+                     f"{paper[0]:.4f}–{paper[1]:.4f} | | | | | |")
+    return lines
+
+
+def headline(doc: Mapping[str, Any]) -> str:
+    """One sentence: the best fused scorer against the issue's target, or that none was fused."""
+    best = best_fused(doc)
+    if not best:
+        return "No fused scorer in this document."
+    verdict = "reaches" if best[2] >= TARGET else "does not reach"
+    return (f"Best fused scorer: {best[0]} ({best[1]}) {best[2]:.3f} pooled frame AUC — {verdict} the "
+            f"issue's target {TARGET}.")
+
+
+def report_section(doc: Mapping[str, Any]) -> str:
+    """The section of ``anomaly-ref report``'s report.md (it starts with its own heading)."""
+    return "\n".join([f"## What these features can honestly do: {doc['dataset']}, {doc['backbone']}", "",
+                      "Every scorer fit on the normal Train clips only, every test frame scored (PROTOCOL §10). "
+                      + headline(doc), "", *standard_table(doc)]) + "\n"
+
+
+def render_standard(doc: Mapping[str, Any]) -> str:
+    """The whole ``standard.md``."""
+    cfg = doc.get("config", {})
+    prov = doc.get("provenance", {})
+    git = prov.get("git", {})
+    head = [
+        f"# What these features can honestly do: {doc['dataset']}, {doc['backbone']}",
+        "",
+        "The field's protocol (PROTOCOL §10): every scorer fit on the normal Train clips only, every test frame "
+        "scored, frame ROC-AUC pooled over the test set; intervals: percentile bootstrap over test clips "
+        f"({cfg.get('n_resamples')} resamples). Frames: {doc['frames']['train']} Train "
+        f"({doc['frames']['train_clips']} clips), {doc['frames']['test']} Test ({doc['frames']['test_clips']} clips, "
+        f"{doc['frames']['abnormal']} abnormal). Peak memory: {doc.get('extraction', {}).get('memory_method', '?')}.",
+        "",
+    ]
+    head += [headline(doc), ""]
+    tail = ["", f"Commit {git.get('commit', '?')}{' (dirty)' if git.get('dirty') else ''}, {prov.get('utc', '?')}; "
+                f"whole study {doc.get('wall_seconds')} s."]
+    return "\n".join(head + standard_table(doc) + tail) + "\n"
+
+
+def write_standard(doc: Mapping[str, Any], out: str | Path) -> dict[str, Path]:
+    """``standard.json`` and ``standard.md`` into the folder ``out`` (created)."""
+    out = Path(out)
+    out.mkdir(exist_ok=True)
+    return {"json": atomic_write_text(out / "standard.json", dumps_json(doc)),
+            "md": atomic_write_text(out / "standard.md", render_standard(doc))}

@@ -1,0 +1,80 @@
+"""The standard document's table and its place in `anomaly-ref report` (issue 23)."""
+
+import json
+
+import pytest
+
+from anomaly_ref.results import sources
+from anomaly_ref.results.standard_report import TARGET, best_fused, render_standard, standard_table, write_standard
+
+
+def fig(est):
+    return {"pooled_auc": {"estimate": est, "low": est - 0.05, "high": est + 0.02, "n_undefined": 0},
+            "mean_clip_auc": {"estimate": est - 0.1, "low": est - 0.2, "high": est, "n_undefined": 0}}
+
+
+def doc(fused=(0.91, 0.94)):
+    row = lambda fam, raw, sm: {"family": fam, "raw": fig(raw), "smoothed": fig(sm), "seconds": 1.5,  # noqa: E731
+                                "peak_rss_mb": 900.0}
+    return {"kind": "standard", "format": 1, "dataset": "ped2", "backbone": "tf_efficientnet_lite0",
+            "config": {"smooth": 5.0, "n_resamples": 1000},
+            "scorers": {"motion": row("motion", 0.81, 0.82), "fused:patch+motion": row("fusion", *fused)},
+            "extraction": {"frames": 4560, "seconds": 300.0, "peak_rss_mb": 1500.0, "memory_method": "RSS"},
+            "frames": {"train": 2550, "train_clips": 16, "test": 2010, "test_clips": 12, "abnormal": 1000},
+            "provenance": {"git": {"commit": "abc", "dirty": False}, "utc": "now", "argv": ["anomaly-ref"]},
+            "wall_seconds": 400.0}
+
+
+def test_table_has_every_scorer_the_anchors_and_the_paper():
+    lines = standard_table(doc())
+    text = "\n".join(lines)
+    assert "| motion | 0.810 [0.760, 0.830] | 0.710 [0.610, 0.810] | 0.820 [0.770, 0.840]" in text
+    assert "Reiss & Hoshen" in text and "0.991" in text and "0.954" in text
+    assert "the paper's published ROC-AUC" in text
+
+
+@pytest.mark.parametrize("fused, reached", [((0.91, 0.94), False), ((0.91, 0.96), True)])
+def test_best_fused_against_target(fused, reached):
+    name, variant, value = best_fused(doc(fused))
+    assert (name, variant) == ("fused:patch+motion", "smoothed")
+    assert (value >= TARGET) == reached
+    assert ("does not reach" in render_standard(doc(fused))) != reached
+
+
+def test_report_reads_and_renders_it(tmp_path):
+    from anomaly_ref.results.full_report import build
+
+    path = write_standard(doc(), tmp_path / "out")["json"]
+    loaded = sources.load(path)
+    assert loaded.kind == "standard" and "honestly" in loaded.title
+    report = build([path])
+    md = report.blobs["report.md"].decode()
+    assert "## What these features can honestly do: ped2" in md and "| motion | 0.810" in md
+    assert "standard-scores" in report.blobs["report.html"].decode()
+
+
+def test_malformed_document_names_the_file(tmp_path):
+    bad = doc()
+    bad["scorers"] = {"motion": {"seconds": 1}}
+    path = tmp_path / "standard.json"
+    path.write_text(json.dumps(bad))
+    with pytest.raises(Exception, match="standard.json.*'scorers' must map"):
+        sources.load(path)
+
+
+def test_reference_document_figures_recompute_from_its_kept_scores():
+    """reference/ped2_standard.json: every scorer's raw pooled AUC from the kept per-frame scores."""
+    from pathlib import Path
+
+    from sklearn.metrics import roc_auc_score
+
+    path = Path(__file__).resolve().parents[1] / "reference" / "ped2_standard.json"
+    if not path.is_file():
+        pytest.skip(f"{path} is not in this checkout")
+    ref = json.loads(path.read_text())
+    kept = ref["scores"]["test"]
+    assert len(kept["label"]) == ref["frames"]["test"]
+    for name, row in ref["scorers"].items():
+        assert roc_auc_score(kept["label"], kept[name]) == pytest.approx(row["raw"]["pooled_auc"]["estimate"],
+                                                                         abs=1e-5), name
+    assert sources.load(path).kind == "standard"
