@@ -548,3 +548,11 @@ def test_the_dataset_total_is_capped_while_streaming(env, server, capsys, monkey
     err = _one_error(capsys, main(["fetch", "--dataset", "ped2", "--only", "frames"]))
     assert "past the 20000 bytes allowed in all" in err
     assert _installed(env / "cache") == [] and len(_rejected(env / "cache")) == 1
+
+
+def test_standard_without_source_takes_the_archive_and_says_when_training_video_is_missing(env, server, capsys):
+    video = archives.umn_video(env / "src")
+    server.route("/pub/frames/umn/Crowd-Activity-All.avi", Reply(video.read_bytes()))
+    err = _one_error(capsys, main(["standard", "--dataset", "umn", "--backbone", BACKBONE, "--out", str(env / "s")]))
+    assert "give --train-source (umn has none in its official archive)" in err
+    assert (env / "cache" / "frames" / "umn" / "tree" / "Crowd-Activity-All.avi").is_file()  # fetched first

@@ -8,6 +8,7 @@ import argparse
 def register(subparsers) -> None:
     from ..registry import BACKBONES, DATASETS  # not studies.standard: that loads torch
     from ._checks import add_backbone_option
+    from ._frames import SOURCE_HELP, add_frames_options
 
     p = subparsers.add_parser(
         "standard",
@@ -24,11 +25,14 @@ def register(subparsers) -> None:
         epilog=(
             "example: anomaly-ref standard --source $ANOMALY_REF_SHARED/data/ucsd_ped2/ucsd_ped2_test.npz "
             "--train-source $ANOMALY_REF_SHARED/data/ucsd_ped2/ucsd_ped2_train.npz --dataset ped2 "
-            "--backbone tf_efficientnet_lite0 --out standard-ped2"
+            "--backbone tf_efficientnet_lite0 --out standard-ped2; "
+            "anomaly-ref standard --dataset ped1 --backbone tf_efficientnet_lite0 --out standard-ped1 "
+            "(the official frames, fetched on first use)"
         ),
     )
-    p.add_argument("--source", required=True, help="test frames with labels (an .npz, a UCSD Test/ folder, ...)")
-    p.add_argument("--train-source", required=True, help="the normal Train frames (an .npz, a UCSD Train/ folder)")
+    p.add_argument("--source", help="test frames with labels (an .npz, a UCSD Test/ folder, ...); " + SOURCE_HELP)
+    p.add_argument("--train-source", help="the normal Train frames (an .npz, a UCSD Train/ folder; without --source: "
+                                          "the official archive's training clips)")
     p.add_argument("--dataset", required=True, choices=list(DATASETS), help="dataset name")
     add_backbone_option(p, BACKBONES, "backbone of the feature maps and pooled features", required=True)
     p.add_argument("--smooth", type=float, default=5.0,
@@ -40,6 +44,7 @@ def register(subparsers) -> None:
     p.add_argument("--random-weights", action="store_true", help="random init (seeded) instead of pretrained weights")
     p.add_argument("--out", required=True, help="output folder; its parent must exist")
     p.add_argument("--force", action="store_true", help="replace an existing standard.json in --out")
+    add_frames_options(p)
     p.set_defaults(func=run)
 
 
@@ -63,7 +68,17 @@ def run(args: argparse.Namespace) -> int:
                             smooth=args.smooth, n_resamples=args.resamples,
                             patch=dataclasses.replace(PatchBankConfig(), size=args.bank_size,
                                                       sampling=args.bank_sampling))
-    doc = study(args.source, args.train_source, config)
+    source, train_source = args.source, args.train_source
+    if source is None:
+        from ._frames import official_frames
+
+        source, official_train = official_frames(args, args.dataset)
+        train_source = train_source or official_train
+    if train_source is None:
+        raise InputError(f"the standard rung fits on normal training frames: give --train-source ({args.dataset} "
+                         "has none in its official archive)" if args.source is None else
+                         "the standard rung fits on normal training frames: give --train-source")
+    doc = study(source, train_source, config)
     paths = write_standard(doc, out)
     for name, row in doc["scorers"].items():
         sm = row["smoothed"]["pooled_auc"]["estimate"] if row.get("smoothed") else float("nan")
