@@ -39,7 +39,8 @@ def register(subparsers) -> None:
                    help="Gaussian sigma in frames of the smoothed figures (default 5, fixed a priori)")
     p.add_argument("--bank-size", type=int, default=16384, help="patch memory bank size (default 16384)")
     p.add_argument("--bank-sampling", choices=["random", "coreset"], default="random",
-                   help="random (default; exact leave-one-clip-out references) or greedy coreset")
+                   help="random (default; a Train frame's reference skips its own clip's bank entries) or greedy "
+                        "coreset (whose selection also saw the held-out clip)")
     p.add_argument("--resamples", type=int, default=1000, help="clip-bootstrap resamples (default 1000)")
     p.add_argument("--random-weights", action="store_true", help="random init (seeded) instead of pretrained weights")
     p.add_argument("--out", required=True, help="output folder; its parent must exist")
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..errors import InputError
     from ..protocol.patchbank import PatchBankConfig
-    from ..results.standard_report import best_fused, write_standard
+    from ..results.standard_report import headline, write_standard
     from ..studies.standard import StandardConfig, study
     from ._checks import check_min, check_out_path
 
@@ -84,8 +85,6 @@ def run(args: argparse.Namespace) -> int:
         sm = row["smoothed"]["pooled_auc"]["estimate"] if row.get("smoothed") else float("nan")
         print(f"  {name:32s} pooled AUC {row['raw']['pooled_auc']['estimate']:.3f}  smoothed {sm:.3f}  "
               f"{row['seconds']:.1f} s")
-    best = best_fused(doc)
-    if best:
-        print(f"best fused: {best[0]} ({best[1]}) {best[2]:.3f}")
+    print(headline(doc))
     print(f"wrote {', '.join(str(p) for p in paths.values())} in {doc['wall_seconds']} s")
     return 0

@@ -26,7 +26,8 @@ SAMPLINGS = ("random", "coreset")
 @dataclass(frozen=True)
 class PatchBankConfig:
     size: int = 16384  # bank patches kept (of N*P candidates; Ped2 Train: 2550 x 196 = 499,800)
-    sampling: str = "random"  # "random" keeps leave-one-clip-out scores exact (knnsearch); or "coreset"
+    sampling: str = "random"  # "random": a Train frame's reference skips its own clip's bank entries (a bank ~
+    # (n-1)/n the size, drawn from all clips); "coreset": the greedy selection also saw the held-out clip
     k: int = 1  # distance to the k-th nearest bank patch
     projection: int = 128  # coreset only: random projection width for the farthest-point search
     candidates: int = 100_000  # coreset only: random pre-sample the greedy search runs on (its cost is size x candidates)

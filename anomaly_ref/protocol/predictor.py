@@ -8,8 +8,14 @@ It is trained on windows of the normal Train clips, in time order, to predict fr
 anomaly score is its prediction error: normal motion is predictable, a new object is not.
 
 Every frame is scored: a frame with fewer than T predecessors in its clip sees its clip's
-first frame repeated in their place. Features are standardised with the *training* clips'
-mean and std. Shapes: features (N, D); windows (W, T, D); scores (N,).
+first frame repeated in their place; a clip's first frame, which has none (its window would
+hold the frame itself), takes its next frame's score and is never a training target. Features
+are standardised with the *training* clips' mean and std, each std floored at
+``std_floor`` x the median std: without the floor, channels nearly dead on Train (dozens of
+lite0's 1280) turn a tiny activation on a test frame into an error of 1e5 and the "prediction
+error" measures dead channels, not the sequence. :func:`copy_last` is the control every
+trained predictor must beat: frame t predicted as frame t-1.
+Shapes: features (N, D); windows (W, T, D); scores (N,).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ class PredictorConfig:
     max_epochs: int = 50  # the notebooks' cap
     patience: int = 5  # EarlyStopping(patience=5) on the held-out clips' loss, as the notebooks
     val_clips: int = 3  # Train clips held out for early stopping and the standardisation reference
+    std_floor: float = 0.1  # each channel's std floored at this x the median std (near-dead channels)
     seed: int = 0  # weight init, held-out clip draw, batch order
 
     def __post_init__(self):
@@ -46,13 +53,15 @@ class PredictorConfig:
                 raise InputError(f"predictor {name} must be >= 1, found {getattr(self, name)}")
         if not self.lr > 0:
             raise InputError(f"predictor lr must be > 0, found {self.lr}")
+        if not self.std_floor >= 0:
+            raise InputError(f"predictor std_floor must be >= 0, found {self.std_floor}")
 
 
 @dataclass
 class Predictor:
     model: nn.Module
     mean: np.ndarray  # (D,) training feature mean
-    std: np.ndarray  # (D,) training feature std (1 where constant)
+    std: np.ndarray  # (D,) training feature std, floored (see the module doc)
     head: str
     config: PredictorConfig
     val_clips: tuple  # held-out Train clip ids
@@ -104,18 +113,15 @@ def fit_predictor(X: np.ndarray, clips: np.ndarray, index: np.ndarray, head: str
         raise InputError(f"unknown predictor head {head!r}; valid: {', '.join(PREDICTOR_HEADS)}")
     X = np.asarray(X, np.float32)
     clips = np.asarray(clips)
-    ids = np.unique(clips.astype(str))
-    if len(ids) <= config.val_clips:
-        raise InputError(f"the predictor holds out val_clips={config.val_clips} Train clips but there are only {len(ids)}")
-    rng = np.random.default_rng(config.seed)
-    val_ids = tuple(sorted(rng.choice(ids, config.val_clips, replace=False)))
-    is_val = np.isin(clips.astype(str), val_ids)
-    fit_rows = np.flatnonzero(~is_val)
-    mean, std = X[fit_rows].mean(0), X[fit_rows].std(0)
-    std = np.where(std > 0, std, 1.0).astype(np.float32)
+    rng = np.random.default_rng([config.seed, 1])  # batch order (the held-out draw is held_out's own)
+    val_ids, is_val = held_out(clips, config)
+    first = clip_positions(clips, index)[1] == 0  # no predecessor: never a target (its window is itself)
+    fit_rows = np.flatnonzero(~is_val & ~first)
+    mean, std = standardiser(X[~is_val], config)
     Z = torch.from_numpy((X - mean) / std)
     idx = window_index(clips, index, config.seq_len)  # windows never leave their clip: no train/val mixing
     val_rows = np.flatnonzero(is_val)
+    val_targets = np.flatnonzero(is_val & ~first)  # early stopping's loss, first frames left out as in training
     model = _build(head, X.shape[1], config)
     opt = KerasAdam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
     best, best_state, best_epoch, wait, epoch = float("inf"), None, 0, 0, 0
@@ -129,7 +135,7 @@ def fit_predictor(X: np.ndarray, clips: np.ndarray, index: np.ndarray, head: str
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-            val = float(_errors(model, Z, idx, val_rows).mean())
+            val = float(_errors(model, Z, idx, val_targets).mean())
             if val < best:
                 best, best_state, best_epoch, wait = val, copy.deepcopy(model.state_dict()), epoch, 0
             else:
@@ -137,8 +143,54 @@ def fit_predictor(X: np.ndarray, clips: np.ndarray, index: np.ndarray, head: str
                 if wait >= config.patience:
                     break
     model.load_state_dict(best_state)
-    val_scores = _errors(model, Z, idx, val_rows).numpy()
+    val_scores = _first_from_next(_errors(model, Z, idx, np.arange(len(X))).numpy(), clips, index)[val_rows]
     return Predictor(model, mean, std, head, config, val_ids, val_scores, best_epoch, epoch, best)
+
+
+def held_out(clips: np.ndarray, config: PredictorConfig) -> tuple[tuple, np.ndarray]:
+    """``(held-out Train clip ids, (N,) mask)``: the same draw for every head (and the control)."""
+    ids = np.unique(np.asarray(clips).astype(str))
+    if len(ids) <= config.val_clips:
+        raise InputError(f"the predictor holds out val_clips={config.val_clips} Train clips but there are only {len(ids)}")
+    val_ids = tuple(sorted(np.random.default_rng(config.seed).choice(ids, config.val_clips, replace=False)))
+    return val_ids, np.isin(np.asarray(clips).astype(str), val_ids)
+
+
+def standardiser(X: np.ndarray, config: PredictorConfig) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, std)`` (D,) of the fitting frames, each std floored at ``std_floor`` x the median std."""
+    mean, std = X.mean(0), X.std(0)
+    floor = config.std_floor * float(np.median(std))
+    std = np.maximum(std, floor) if floor > 0 else np.where(std > 0, std, 1.0)
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def _first_from_next(err: np.ndarray, clips: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``err`` with each clip's first frame given its second frame's error (a one-frame clip keeps its own)."""
+    order, pos = clip_positions(np.asarray(clips), np.asarray(index))
+    inv = np.empty_like(order)
+    inv[order] = np.arange(len(order))
+    err = np.array(err, dtype=np.float64)
+    for i in np.flatnonzero(pos == 0):
+        k = inv[i] + 1
+        if k < len(order) and pos[order[k]] == 1:
+            err[i] = err[order[k]]
+    return err
+
+
+def copy_last(X_train: np.ndarray, train_clips: np.ndarray, train_index: np.ndarray, X: np.ndarray,
+              clips: np.ndarray, index: np.ndarray, config: PredictorConfig = PredictorConfig()
+              ) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """The control: frame t predicted as frame t-1, standardised as the predictors are (on the
+    same fitting clips). Returns ``(test errors (N,), held-out Train errors, held-out clip ids)``."""
+    val_ids, is_val = held_out(train_clips, config)
+    mean, std = standardiser(np.asarray(X_train, np.float32)[~is_val], config)
+
+    def errors(A, c, i):
+        Z = (np.asarray(A, np.float32) - mean) / std
+        prev = window_index(np.asarray(c), np.asarray(i), 1)[:, 0]
+        return _first_from_next(((Z - Z[prev]) ** 2).mean(axis=1), c, i)
+
+    return errors(X, clips, index), errors(X_train, train_clips, train_index)[is_val], val_ids
 
 
 def score_predictor(pred: Predictor, X: np.ndarray, clips: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -148,4 +200,4 @@ def score_predictor(pred: Predictor, X: np.ndarray, clips: np.ndarray, index: np
         raise InputError(f"features have dim {X.shape[1]}, the predictor was trained on {len(pred.mean)}")
     Z = torch.from_numpy((X - pred.mean) / pred.std)
     idx = window_index(np.asarray(clips), np.asarray(index), pred.config.seq_len)
-    return _errors(pred.model, Z, idx, np.arange(len(X))).numpy()
+    return _first_from_next(_errors(pred.model, Z, idx, np.arange(len(X))).numpy(), clips, index)

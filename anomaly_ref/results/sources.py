@@ -274,10 +274,21 @@ def _load_gradcam(doc: Mapping[str, Any], ctx: Context) -> Loaded:
 def _load_standard(doc: Mapping[str, Any], ctx: Context) -> Loaded:
     """``anomaly-ref standard``'s document (issue 23): no configurations of the paper's table, a
     section of its own ("what these features can honestly do")."""
-    _require(doc, ("dataset", "backbone", "scorers", "provenance"), ctx, "standard")
-    if not isinstance(doc["scorers"], Mapping) or not all(
-            isinstance(r, Mapping) and "raw" in r for r in doc["scorers"].values()):
-        raise ctx.error("'scorers' must map each scorer to its figures (with 'raw')")
+    _require(doc, ("dataset", "backbone", "scorers", "provenance", "config", "frames"), ctx, "standard")
+    if not isinstance(doc["scorers"], Mapping) or not doc["scorers"]:
+        raise ctx.error("'scorers' must map each scorer to its figures")
+    for name, row in doc["scorers"].items():  # what the renderers read, checked here: one line, not a traceback
+        for variant in ("raw", "smoothed"):
+            fig = row.get(variant) if isinstance(row, Mapping) else None
+            if variant == "smoothed" and fig is None:
+                continue
+            if not (isinstance(fig, Mapping) and all(isinstance(fig.get(k), Mapping) and "estimate" in fig[k]
+                                                     for k in ("pooled_auc", "mean_clip_auc"))):
+                raise ctx.error(f"scorers[{name!r}].{variant}: expected pooled_auc and mean_clip_auc, each with "
+                                "an 'estimate'")
+    smooth = doc["config"].get("smooth") if isinstance(doc["config"], Mapping) else None
+    if isinstance(smooth, bool) or not isinstance(smooth, (int, float)):
+        raise ctx.error(f"config.smooth: expected a number of frames, found {smooth!r}")
     _name(registry.DATASETS, doc["dataset"], "dataset", ctx, "standard")
     title = f"what these features can honestly do: {doc['dataset']}, {doc['backbone']}"
     return Loaded(ctx.path, "standard", "", _provenance(doc, ctx), [], section=dict(doc), title=title)

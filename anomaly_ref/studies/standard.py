@@ -9,7 +9,8 @@ temporally smoothed side by side. Scorers (``SCORERS`` below, in this order):
 - ``knn1``, ``mahalanobis``: the existing global scorers on one pooled vector per frame
   (:mod:`~anomaly_ref.protocol.oneclass`);
 - ``patch``: the patch memory bank on intermediate feature maps (:mod:`~anomaly_ref.protocol.patchbank`);
-- ``predictor-<head>``: next-feature predictors, one per head (:mod:`~anomaly_ref.protocol.predictor`);
+- ``predictor-<head>``: next-feature predictors, one per head (:mod:`~anomaly_ref.protocol.predictor`),
+  and ``predictor-copy-last``, their control (frame t predicted as frame t-1, no training);
 - ``fused:patch+motion`` and ``fused:patch+motion+predictor``: z-score sums
   (:mod:`~anomaly_ref.protocol.fusion`); the predictor fused is the head with the lowest
   held-out Train loss (a Train-only choice).
@@ -18,7 +19,9 @@ Reference scores (for fusion and reported beside each scorer) are leave-one-Trai
 scores, except the predictors', which are their held-out Train clips' errors. Nothing here
 reads a test label or score while fitting. :func:`study` returns one ``{"kind": "standard"}``
 document; its ``scores`` keep every frame's raw score of every scorer (and the reference
-scores), so any figure can be recomputed.
+scores), so any figure can be recomputed. Its ``comparisons`` read the differences the
+text draws (each fusion against each of its parts; each predictor against its control and
+against the global kNN) off paired clip-bootstrap intervals of the raw pooled AUC.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from ..protocol.fusion import fuse
 from ..protocol.motion import MotionConfig, fit_motion, motion_features, score_motion
 from ..protocol.oneclass import OneClassConfig, fit_scorer, loco_scores, smooth_in_clips
 from ..protocol.patchbank import PatchBankConfig, fit_bank, score_patches
-from ..protocol.predictor import PREDICTOR_HEADS, PredictorConfig, fit_predictor, score_predictor
+from ..protocol.predictor import PREDICTOR_HEADS, PredictorConfig, copy_last, fit_predictor, score_predictor
 from ..registry import get_backbone, get_dataset
 from .measure import measured
 
@@ -46,6 +49,7 @@ log = logging.getLogger(__name__)
 
 KIND = "standard"
 FORMAT = 1
+CONTROL = "predictor-copy-last"  # the predictors' control: frame t predicted as frame t-1
 GLOBAL = ("knn", "mahalanobis")  # the existing scorers of protocol/oneclass.py
 
 
@@ -166,6 +170,14 @@ def fit_and_score(test: FrameSequence, train: FrameSequence, config: StandardCon
                      "reference_kind": f"held-out Train clips {list(pred.val_clips)} (early stopping's)",
                      "best_epoch": pred.best_epoch, "epochs": pred.epochs, "val_loss": pred.val_loss}
 
+    if config.heads:
+        with measured(steps.setdefault(CONTROL, {})):
+            test_s, ref_s, val_ids = copy_last(maps_tr.pooled, tr.clips, tr.index, maps_te.pooled, te.clips, te.index,
+                                               config.predictor)
+        rows = np.flatnonzero(np.isin(np.asarray(tr.clips).astype(str), val_ids))
+        out[CONTROL] = {"family": "control", "test": test_s, "reference": ref_s, "reference_rows": rows,
+                        "reference_kind": f"held-out Train clips {list(val_ids)} (the predictors')"}
+
     _fusions(out, steps, config)
     return out, steps
 
@@ -198,9 +210,7 @@ def smoothed(entry: dict, name: str, out: dict, tr: FrameFeatures, te: FrameFeat
 
 def figures(te: FrameFeatures, scores: np.ndarray, config: StandardConfig) -> dict[str, Any]:
     """Pooled frame AUC and mean per-clip AUC of ``scores`` (N,), each with its clip-bootstrap interval."""
-    n = len(scores)
-    t = stats.Scores(run=np.zeros(n, int), fold=np.zeros(n, int), clip=np.asarray(te.clips).astype(str),
-                     index=np.asarray(te.index), label=te.y, score=np.asarray(scores, np.float64))
+    t = _table(te, scores)
     out = {}
     for key, name in (("pooled_auc", "raw_pooled_auc"), ("mean_clip_auc", "within_clip_auc")):
         iv = stats.bootstrap(t, name, n_resamples=config.n_resamples, level=config.level, rng=config.seed)
@@ -208,6 +218,32 @@ def figures(te: FrameFeatures, scores: np.ndarray, config: StandardConfig) -> di
     out["clips_with_both_classes"] = int(sum(len(np.unique(te.y[np.asarray(te.clips).astype(str) == c])) == 2
                                              for c in np.unique(np.asarray(te.clips).astype(str))))
     return out
+
+
+def _table(te: FrameFeatures, scores: np.ndarray) -> stats.Scores:
+    n = len(scores)
+    return stats.Scores(run=np.zeros(n, int), fold=np.zeros(n, int), clip=np.asarray(te.clips).astype(str),
+                        index=np.asarray(te.index), label=te.y, score=np.asarray(scores, np.float64))
+
+
+def comparisons(out: dict, te: FrameFeatures, config: StandardConfig) -> list[dict[str, Any]]:
+    """The differences the text reads, each ``a - b`` in raw pooled AUC with its paired interval
+    (every resample draws the same test clips for both sides): each fusion against each of its
+    parts, each predictor against the control and against the global kNN."""
+    pairs = []
+    for name, e in out.items():
+        if e["family"] == "fusion":
+            pairs += [(name, p) for p in e["parts"]]
+        elif e["family"] == "predictor":
+            pairs += [(name, b) for b in (CONTROL, f"knn{config.knn_k}") if b in out]
+    rows = []
+    for a, b in pairs:
+        d = stats.paired_difference(_table(te, out[a]["test"]), _table(te, out[b]["test"]), "raw_pooled_auc",
+                                    n_resamples=config.n_resamples, level=config.level, rng=config.seed)
+        reading = ("a higher" if d.low > 0 else "b higher" if d.high < 0 else
+                   "not resolved: the interval holds 0")
+        rows.append({"a": a, "b": b, **d.to_dict(), "reading": reading})
+    return rows
 
 
 def _rounded(a) -> list | None:
@@ -228,7 +264,7 @@ def run_standard_study(test: FrameSequence, train: FrameSequence, config: Standa
         rows[name] = {**facts, "raw": raw, "smoothed": smooth, **steps[name]}
     doc = {
         "kind": KIND, "format": FORMAT, "dataset": config.dataset, "backbone": config.backbone,
-        "config": asdict(config), "scorers": rows,
+        "config": asdict(config), "scorers": rows, "comparisons": comparisons(out, te, config),
         "extraction": steps["extraction"],
         "frames": {"test": len(test), "train": len(train), "test_clips": len(np.unique(te.clips.astype(str))),
                    "train_clips": len(np.unique(tr.clips.astype(str))), "abnormal": int(te.y.sum())},
@@ -242,6 +278,30 @@ def run_standard_study(test: FrameSequence, train: FrameSequence, config: Standa
     }
     doc["wall_seconds"] = round(time.perf_counter() - t0, 1)
     return doc
+
+
+def recompute(doc: dict) -> dict[str, dict]:
+    """Every scorer's raw and smoothed figures again from a document's kept scores alone:
+    ``{name: {"raw": figures, "smoothed": figures or None}}`` (the kept scores are rounded to 7
+    significant digits, so figures agree to about 1e-6)."""
+    cfg = doc["config"]
+    config = StandardConfig(dataset=doc["dataset"], backbone=doc["backbone"], smooth=cfg["smooth"],
+                            n_resamples=cfg["n_resamples"], level=cfg["level"], seed=cfg["seed"])
+    kept = doc["scores"]
+    te = FrameFeatures(np.zeros((len(kept["test"]["label"]), 1), np.float32), np.asarray(kept["test"]["label"]),
+                       np.asarray(kept["test"]["clip"]), np.asarray(kept["test"]["index"]))
+    n_tr = len(kept["train"]["clip"])
+    tr = FrameFeatures(np.zeros((n_tr, 1), np.float32), np.zeros(n_tr, np.int64), np.asarray(kept["train"]["clip"]),
+                       np.asarray(kept["train"]["index"]))
+    out = {}
+    for name, row in doc["scorers"].items():
+        ref = kept["reference"].get(name)
+        out[name] = {"family": row["family"], "parts": row.get("parts"), "test": np.asarray(kept["test"][name]),
+                     "reference": None if ref is None else np.asarray(ref["score"]),
+                     "reference_rows": None if ref is None else np.asarray(ref["rows"])}
+    return {name: {"raw": figures(te, e["test"], config),
+                   "smoothed": figures(te, smoothed(e, name, out, tr, te, config.smooth), config) if config.smooth
+                   else None} for name, e in out.items()}
 
 
 def study(test_source, train_source, config: StandardConfig, *, progress: bool = True) -> dict:
