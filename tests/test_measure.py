@@ -12,7 +12,7 @@ def test_peak_sees_a_temporary_allocation():
         a[::4096] = 2
         import time
 
-        time.sleep(0.05)
+        time.sleep(1.0)  # the sampler thread must be scheduled while the array lives: on loaded cores 50 ms was not
         del a
     assert record["peak_above_start_mb"] >= 50
-    assert record["seconds"] >= 0.05 and "statm" in record["memory_method"]
+    assert record["seconds"] >= 1.0 and "statm" in record["memory_method"]
