@@ -127,3 +127,7 @@ def test_reference_document_every_figure_recomputes():
                 for part in ("estimate", "low", "high"):
                     assert again[name][variant][key][part] == pytest.approx(row[variant][key][part], abs=2e-4), \
                         (name, variant, key, part)
+    assert [(c["a"], c["b"]) for c in again["comparisons"]] == [(c["a"], c["b"]) for c in ref["comparisons"]]
+    for mine, theirs in zip(again["comparisons"], ref["comparisons"]):
+        for part in ("difference", "low", "high"):
+            assert mine[part] == pytest.approx(theirs[part], abs=2e-4), (mine["a"], mine["b"], part)

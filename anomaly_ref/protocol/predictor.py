@@ -152,7 +152,8 @@ def held_out(clips: np.ndarray, config: PredictorConfig) -> tuple[tuple, np.ndar
     ids = np.unique(np.asarray(clips).astype(str))
     if len(ids) <= config.val_clips:
         raise InputError(f"the predictor holds out val_clips={config.val_clips} Train clips but there are only {len(ids)}")
-    val_ids = tuple(sorted(np.random.default_rng(config.seed).choice(ids, config.val_clips, replace=False)))
+    val_ids = tuple(str(c) for c in sorted(np.random.default_rng(config.seed).choice(ids, config.val_clips,
+                                                                                   replace=False)))  # plain str: JSON
     return val_ids, np.isin(np.asarray(clips).astype(str), val_ids)
 
 

@@ -281,12 +281,12 @@ def run_standard_study(test: FrameSequence, train: FrameSequence, config: Standa
 
 
 def recompute(doc: dict) -> dict[str, dict]:
-    """Every scorer's raw and smoothed figures again from a document's kept scores alone:
-    ``{name: {"raw": figures, "smoothed": figures or None}}`` (the kept scores are rounded to 7
-    significant digits, so figures agree to about 1e-6)."""
+    """Every scorer's raw and smoothed figures, and the paired comparisons, again from a document's
+    kept scores alone: ``{name: {"raw": figures, "smoothed": figures or None}, "comparisons": [...]}``
+    (the kept scores are rounded to 7 significant digits, so figures agree to about 1e-6)."""
     cfg = doc["config"]
     config = StandardConfig(dataset=doc["dataset"], backbone=doc["backbone"], smooth=cfg["smooth"],
-                            n_resamples=cfg["n_resamples"], level=cfg["level"], seed=cfg["seed"])
+                            knn_k=cfg["knn_k"], n_resamples=cfg["n_resamples"], level=cfg["level"], seed=cfg["seed"])
     kept = doc["scores"]
     te = FrameFeatures(np.zeros((len(kept["test"]["label"]), 1), np.float32), np.asarray(kept["test"]["label"]),
                        np.asarray(kept["test"]["clip"]), np.asarray(kept["test"]["index"]))
@@ -299,9 +299,11 @@ def recompute(doc: dict) -> dict[str, dict]:
         out[name] = {"family": row["family"], "parts": row.get("parts"), "test": np.asarray(kept["test"][name]),
                      "reference": None if ref is None else np.asarray(ref["score"]),
                      "reference_rows": None if ref is None else np.asarray(ref["rows"])}
-    return {name: {"raw": figures(te, e["test"], config),
-                   "smoothed": figures(te, smoothed(e, name, out, tr, te, config.smooth), config) if config.smooth
-                   else None} for name, e in out.items()}
+    again = {name: {"raw": figures(te, e["test"], config),
+                    "smoothed": figures(te, smoothed(e, name, out, tr, te, config.smooth), config) if config.smooth
+                    else None} for name, e in out.items()}
+    again["comparisons"] = comparisons(out, te, config)
+    return again
 
 
 def study(test_source, train_source, config: StandardConfig, *, progress: bool = True) -> dict:
