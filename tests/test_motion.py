@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from anomaly_ref.errors import InputError
-from anomaly_ref.protocol.motion import MotionConfig, clip_positions, fit_motion, motion_features, score_motion
+from anomaly_ref.protocol.cliptime import clip_positions
+from anomaly_ref.protocol.motion import MotionConfig, fit_motion, motion_features, score_motion
 
 
 def blob_clip(n, speed, h=48, w=96, y=20, size=8, start=4.0, speed_from=None, fast=None, rng=None):

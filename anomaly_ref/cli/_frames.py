@@ -27,12 +27,16 @@ def add_frames_options(p: argparse.ArgumentParser) -> None:
                    help="where fetched frames live (default: $ANOMALY_REF_CACHE, else the platform cache dir)")
 
 
-def official_frames(args: argparse.Namespace, dataset: str) -> tuple[Path, Path | None]:
-    """``(test frames, training frames or None)`` of ``dataset`` from its official archive,
-    fetched (or found in the cache) with the options above; one line on stderr says which."""
+def frame_sources(args: argparse.Namespace, dataset: str, train: bool = True) -> tuple[Path, Path | None]:
+    """``(test frames, training frames)``: ``--source`` / ``--train-source`` as given, else the
+    dataset's official archive, fetched (or found in the cache) with the options above, its
+    training clips filling a missing ``--train-source`` when ``train``; one line on stderr says which."""
+    source, train_source = args.source, getattr(args, "train_source", None)
+    if source is not None:
+        return source, train_source
     from ..data import framesets
 
     tree = framesets.frames(dataset, cache=args.frames_cache, mirror=args.mirror, offline=args.offline,
                             source=args.frames_from, progress=sys.stderr.isatty())
     print(f"{dataset}: official frames {tree.test} ({tree.origin})", file=sys.stderr)
-    return tree.test, tree.train
+    return tree.test, train_source or (tree.train if train else None)

@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     from ..studies.audit_stats import StatsConfig
     from ..results.audit_report import write_audit
     from ._checks import check_min, check_out_path, resolve_device, train_config
+    from ._frames import frame_sources
 
     # Every flag is checked, and every split built, before any extraction or training.
     protocols = _names(args.protocol, get_protocol)
@@ -131,12 +132,7 @@ def run(args: argparse.Namespace) -> int:
         for s in plan.probes_skipped:
             print(f"skipping the {s['probe']} probe: {s['reason']}")
 
-    source, train_source = args.source, args.train_source
-    if source is None:
-        from ._frames import official_frames
-
-        source, official_train = official_frames(args, args.dataset)
-        train_source = train_source or official_train
+    source, train_source = frame_sources(args, args.dataset)
     doc = audit.run(source, args.dataset, args.backbone, config, train_source=train_source,
                     clips=_names([args.clips]) or None, train_clips=_names([args.train_clips]) or None,
                     pretrained=not args.random_weights, explicit=bool(protocols), cache=args.cache, fast=args.fast,

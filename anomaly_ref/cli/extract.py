@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from ..frames.sources import open_source
     from ..registry import CONSTRUCTIONS, get_backbone
     from ._checks import check_min, check_out_path, resolve_device
+    from ._frames import frame_sources
 
     from ..errors import InputError
 
@@ -95,12 +96,9 @@ def run(args: argparse.Namespace) -> int:
     replace_plan = not args.plan and is_plan(out_dir, spec.name)
     finals = paper_paths(out_dir, spec.name)
     refuse_overwrite((finals[:2] if replace_plan else finals) + [record_path], args.force)  # before hours of work
-    if args.source is None:  # the official archive: test frames, and the training clips the construction takes
-        from ._frames import official_frames
-
-        args.source, official_train = official_frames(args, args.dataset)
-        if args.construction == "paper" and args.train_source is None and CONSTRUCTIONS[args.dataset].normal_train:
-            args.train_source = official_train
+    # without --source, the official archive: test frames, and the training clips a paper construction takes
+    args.source, args.train_source = frame_sources(
+        args, args.dataset, train=args.construction == "paper" and CONSTRUCTIONS[args.dataset].normal_train)
     construction: dict = {"construction": args.construction}
     extra = None
     if args.construction == "paper":

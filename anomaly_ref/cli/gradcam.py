@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from ..registry import GRADCAM_FORMULAS, GRADCAM_TARGETS
     from ..studies.gradcam import GradcamConfig, study
     from ._checks import check_min, check_out_path, resolve_device
+    from ._frames import frame_sources
 
     device = resolve_device(args.device)
     check_min("--batch-size", args.batch_size, 1)
@@ -82,11 +83,7 @@ def run(args: argparse.Namespace) -> int:
         pretrained=not args.random_weights, layer=args.layer, batch_size=args.batch_size, device=device,
         seed=args.seed, score=args.score,
     )
-    source = args.source
-    if source is None:
-        from ._frames import official_frames
-
-        source = official_frames(args, args.dataset)[0]
+    source = frame_sources(args, args.dataset, train=False)[0]
     doc, kept = study(source, args.dataset, config, masks=args.masks, n_frames=None if args.all else args.frames,
                       sheet=args.sheet)
     paths = write_gradcam(doc, kept, out)

@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from ..results.standard_report import headline, write_standard
     from ..studies.standard import StandardConfig, study
     from ._checks import check_min, check_out_path
+    from ._frames import frame_sources
 
     check_min("--bank-size", args.bank_size, 1)
     check_min("--resamples", args.resamples, 1)
@@ -69,12 +70,7 @@ def run(args: argparse.Namespace) -> int:
                             smooth=args.smooth, n_resamples=args.resamples,
                             patch=dataclasses.replace(PatchBankConfig(), size=args.bank_size,
                                                       sampling=args.bank_sampling))
-    source, train_source = args.source, args.train_source
-    if source is None:
-        from ._frames import official_frames
-
-        source, official_train = official_frames(args, args.dataset)
-        train_source = train_source or official_train
+    source, train_source = frame_sources(args, args.dataset)
     if train_source is None:
         raise InputError(f"the standard rung fits on normal training frames: give --train-source ({args.dataset} "
                          "has none in its official archive)" if args.source is None else

@@ -24,12 +24,12 @@ import stat
 import tarfile
 import zipfile
 import zlib
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Callable
 
 from ..errors import FetchError
 from .layouts import MAX_ENTRIES, MAX_TREE_BYTES, Layout, Rule
-from .unpack import CHUNK, ZIP_ERRORS, unsafe_reason, unreadable
+from .unpack import CHUNK, ZIP_ERRORS, unreadable, unsafe_path, unsafe_reason
 
 TAR_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError, OSError, ValueError)
 
@@ -124,11 +124,9 @@ def _tar_reason(info: tarfile.TarInfo, out: Path) -> str | None:
         return f"is a {'symbolic' if info.issym() else 'hard'} link (to {info.linkname!r})"
     if not (info.isfile() or info.isdir()):
         return "is a device, FIFO or other special file"
-    name = info.name
-    if name.startswith("/") or "\\" in name:
-        return "has an absolute or non-POSIX path"
-    if ".." in PurePosixPath(name).parts:
-        return "climbs out of the folder ('..')"
+    reason = unsafe_path(info.name)
+    if reason:
+        return reason
     try:
         tarfile.data_filter(info, str(out))  # Python's own judgement, on top of ours
     except tarfile.FilterError as exc:

@@ -35,7 +35,7 @@ from .. import registry
 from ..errors import FetchError
 from ..fileio import atomic_write_text
 from . import archive, download, manifest as mf
-from .fetch import Options, _artifact_lock, _workdir, options
+from .fetch import Options, _artifact_lock, _cached_check, _workdir, options
 from .fetch import _reject as reject
 from .integrity import MAX_ARCHIVE_BYTES, MISMATCH, MISSING, OK, UNPINNED, Check
 from .layouts import Layout, get_layout, tree_files
@@ -114,7 +114,7 @@ def get_tree(art: Artifact, dataset: str, opts: Options, source: Path | None = N
             return FrameTree(dataset, art.id, tree, layout, "already in the cache")
         if source is not None and source.is_dir() and not any((source / m.name).is_file() for m in art.members):
             return _install_unpacked(art, dataset, layout, source, opts, tree)
-        cached = {m.name: _cached(dest / m.name, m, opts, tofu) for m in art.members}
+        cached = {m.name: _cached_check(dest / m.name, m, opts.cache, tofu) for m in art.members}
         todo = [m for m in art.members if cached[m.name].status == MISSING]
         if todo and opts.offline and source is None:
             raise FetchError(
@@ -179,19 +179,9 @@ def _reject_archives(art: Artifact, members: list[Member], staged: dict[str, Pat
     for m in members:
         path = staged.get(m.name, dest / m.name)
         kept.append(str(reject(path, opts.cache, Path(art.id, m.name))))
-        if m.name not in staged and tofu.records.pop(m.name, None) is not None:
-            atomic_write_text(tofu.path, json.dumps(tofu.records, indent=2, sort_keys=True) + "\n")
+        if m.name not in staged:
+            tofu.forget(m.name)
     return f" (the archive is kept in {', '.join(kept)})" if len(kept) == 1 else f" (the archives are kept in {', '.join(kept)})"
-
-
-def _cached(path: Path, m: Member, opts: Options, tofu: FirstUse) -> Check:
-    """A cached archive's verdict; a bad copy is moved to ``.rejected/`` and reported MISSING."""
-    check = tofu.check(path, m)
-    if check.status == MISMATCH:
-        moved = reject(path, opts.cache)
-        log.warning("%s failed verification (%s); moved to %s, fetching again", path, check.detail, moved)
-        return Check(path, MISSING)
-    return check
 
 
 def _stage(art: Artifact, todo: list[Member], source: Path | None, work: Path,
@@ -296,8 +286,8 @@ def _replace_tree(new: Path, tree: Path, work: Path, layout: Layout) -> None:
 
 
 def _tree_ok(tree: Path, art: Artifact, tofu: FirstUse) -> bool:
-    """The tree is whole (its marker present, its file count as recorded) and was unpacked from
-    the archives the manifest pins (or, unpinned, their first-use records)."""
+    """The tree is whole (its marker present, every file of the layout there with its recorded size)
+    and was unpacked from the archives the manifest pins (or, unpinned, their first-use records)."""
     try:
         doc = json.loads((tree / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):

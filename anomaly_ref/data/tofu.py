@@ -60,6 +60,15 @@ class FirstUse:
             f"{self.path}; if the source changed on purpose, delete its entry there and fetch again)"
         ), check.sha256)
 
+    def forget(self, name: str) -> None:
+        """Drop ``name``'s record (its file was trusted and turned out bad): recorded anew at next use."""
+        if self.records.pop(name, None) is not None:
+            self._write()
+
+    def _write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.path, json.dumps(self.records, indent=2, sort_keys=True) + "\n")
+
     def record(self, checks: dict[str, Check]) -> None:
         """Record every unpinned file in ``checks`` that has no record yet."""
         new = {name: c for name, c in checks.items() if c.status == UNPINNED and name not in self.records}
@@ -68,6 +77,5 @@ class FirstUse:
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         for name, c in new.items():
             self.records[name] = {"sha256": c.sha256, "size": c.path.stat().st_size, "recorded": now}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.path, json.dumps(self.records, indent=2, sort_keys=True) + "\n")
+        self._write()
         log.info("recorded %d first-use sha256 value(s) in %s", len(new), self.path)

@@ -190,7 +190,11 @@ def unsafe_reason(info: zipfile.ZipInfo) -> str | None:
         return "is a symbolic link"
     if info.flag_bits & 0x1:
         return "is encrypted"
-    name = info.filename
+    return unsafe_path(info.filename)
+
+
+def unsafe_path(name: str) -> str | None:
+    """Why an archive entry's path must not be written (absolute, non-POSIX, ``..``), or None."""
     if name.startswith("/") or "\\" in name or (len(name) > 1 and name[1] == ":"):
         return "has an absolute or non-POSIX path"
     if ".." in PurePosixPath(name).parts:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from .cliptime import clip_positions
 from .knnsearch import kth_distance
 
 
@@ -39,19 +40,6 @@ class MotionConfig:
             raise InputError(f"motion lags must be >= 1 frame, found {self.lags}")
         if self.k < 1:
             raise InputError(f"motion k must be >= 1, found {self.k}")
-
-
-def clip_positions(clips: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows in time order, and each row's position inside its clip in that order.
-
-    clips, index : (N,). Returns order (N,) and pos (N,) with pos[order] = 0, 1, ... per clip."""
-    clips = np.unique(np.asarray(clips).astype(str), return_inverse=True)[1]
-    order = np.lexsort((np.asarray(index), clips))
-    starts = np.r_[0, np.flatnonzero(np.diff(clips[order])) + 1]
-    pos = np.empty(len(order), np.int64)
-    run = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-    pos[order] = run
-    return order, pos
 
 
 def motion_features(frames: np.ndarray, clips: np.ndarray, index: np.ndarray,

@@ -30,7 +30,7 @@ from torch import nn
 from ..errors import InputError
 from .adam import KerasAdam
 from .heads import HeadConfig, create_head
-from .motion import clip_positions
+from .cliptime import clip_positions
 
 PREDICTOR_HEADS = ("LSTM", "GRU", "LSTM_GRU", "SimpleRNN", "Dense")  # the paper's four and the Dense baseline
 
