@@ -5,7 +5,8 @@ import pytest
 
 from anomaly_ref.errors import InputError
 from anomaly_ref.protocol.cliptime import clip_positions
-from anomaly_ref.protocol.motion import MotionConfig, fit_motion, motion_features, score_motion
+from anomaly_ref.protocol.knnsearch import fit_locations, score_locations
+from anomaly_ref.protocol.motion import MotionConfig, motion_features
 
 
 def blob_clip(n, speed, h=48, w=96, y=20, size=8, start=4.0, speed_from=None, fast=None, rng=None):
@@ -31,8 +32,8 @@ def test_blob_that_changes_speed_scores_higher():
     train, tc, ti = stack([blob_clip(30, 1.5, start=s, rng=rng) for s in (0, 20, 40)])
     test, qc, qi = stack([blob_clip(30, 1.5, start=10, speed_from=15, fast=7, rng=rng)])
     cfg = MotionConfig(cell=8, sub=1)
-    bank = fit_motion(motion_features(train, tc, ti, cfg))
-    scores, cells = score_motion(bank, motion_features(test, qc, qi, cfg))
+    bank = fit_locations(motion_features(train, tc, ti, cfg))
+    scores, cells = score_locations(bank, motion_features(test, qc, qi, cfg))
     assert cells.shape == (30, (48 // 8) * (96 // 8))
     slow, fast = scores[2:15], scores[17:]
     assert fast.min() > slow.max()
@@ -65,9 +66,9 @@ def test_leave_one_clip_out_skips_own_clip():
     rng = np.random.default_rng(0)
     train, tc, ti = stack([blob_clip(12, 1.5, rng=rng), blob_clip(12, 4, rng=rng)])
     feats = motion_features(train, tc, ti, MotionConfig(cell=8, sub=1))
-    bank = fit_motion(feats)
-    own, _ = score_motion(bank, feats)
-    loco, _ = score_motion(bank, feats, bank_groups=tc, query_groups=tc)
+    bank = fit_locations(feats)
+    own, _ = score_locations(bank, feats)
+    loco, _ = score_locations(bank, feats, bank_groups=tc, query_groups=tc)
     assert own.max() < 1e-3 < loco.max()  # the mm form of cdist rounds a zero distance to ~1e-5
 
 
@@ -79,6 +80,6 @@ def test_config_errors_name_the_parameter(kw, match):
 
 
 def test_wrong_grid_is_refused():
-    bank = fit_motion(np.zeros((5, 6, 2), np.float32))
+    bank = fit_locations(np.zeros((5, 6, 2), np.float32))
     with pytest.raises(InputError, match="do not fit a bank"):
-        score_motion(bank, np.zeros((3, 4, 2), np.float32))
+        score_locations(bank, np.zeros((3, 4, 2), np.float32))

@@ -47,6 +47,18 @@ def test_the_verdict_is_the_declared_raw_fusion_not_the_best_on_test(fused, reac
         assert "chosen on the test labels (so optimistic)" in text
 
 
+def test_the_second_declaration_is_the_verdict_and_the_first_is_shown_beside_it():
+    d = doc()
+    d["scorers"]["fused:patch+motion+predictor"] = dict(d["scorers"]["fused:patch+motion"], raw=fig(0.842))
+    d["scorers"]["fused:patch+velocity"] = dict(d["scorers"]["fused:patch+motion"], raw=fig(0.951))
+    assert headline_figure(d) == ("fused:patch+velocity", "raw", 0.951)
+    text = render_standard(d)
+    assert "fused:patch+velocity (raw) 0.951 pooled frame AUC — reaches the issue's target 0.95." in text
+    assert "the first, fused:patch+motion+predictor (raw), fell short and is 0.842 here." in text
+    d["scorers"]["fused:patch+velocity"]["raw"] = fig(0.90)
+    assert "does not reach" in render_standard(d)
+
+
 def test_comparisons_and_chance_are_in_the_page():
     d = doc()
     d["comparisons"] = [{"a": "fused:patch+motion", "b": "motion", "difference": 0.017, "low": -0.025,

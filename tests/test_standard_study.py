@@ -66,7 +66,8 @@ def test_no_scorer_touches_a_test_frame_while_fitting(sources, model):
     train, test, poisoned = sources
     a, _ = fit_and_score(test, train, CONFIG, model=model)
     b, _ = fit_and_score(poisoned, train, CONFIG, model=model)
-    assert set(a) == set(b) and {"predictor-copy-last", "fused:patch+motion+predictor"} <= set(a)
+    assert set(a) == set(b) and {"velocity", "predictor-copy-last", "fused:patch+motion+predictor",
+                                 "fused:patch+velocity"} <= set(a)
     tr, te_a, te_b = frame_table(train), frame_table(test), frame_table(poisoned)
     clean = np.asarray(test.clips) == 1
     for name in a:
@@ -86,12 +87,13 @@ def test_document(sources, model):
     doc = run_standard_study(test, train, CONFIG, model=model)
     assert doc["kind"] == "standard"
     names = list(doc["scorers"])
-    assert names[:4] == ["motion", "knn1", "mahalanobis", "patch"]
+    assert names[:5] == ["motion", "velocity", "knn1", "mahalanobis", "patch"]
     assert {"predictor-GRU", "predictor-Dense", "predictor-copy-last", "fused:patch+motion",
-            "fused:patch+motion+predictor"} <= set(names)
+            "fused:patch+motion+predictor", "fused:patch+velocity"} <= set(names)
     compared = {(c["a"], c["b"]) for c in doc["comparisons"]}
     assert {("fused:patch+motion", "motion"), ("fused:patch+motion", "patch"), ("predictor-GRU", "predictor-copy-last"),
-            ("predictor-Dense", "knn1")} <= compared
+            ("predictor-Dense", "knn1"), ("fused:patch+velocity", "velocity"), ("velocity", "motion"),
+            ("fused:patch+velocity", "fused:patch+motion+predictor")} <= compared
     for c in doc["comparisons"]:
         assert c["low"] <= c["difference"] <= c["high"] and c["reading"]
     for name, row in doc["scorers"].items():
@@ -100,7 +102,8 @@ def test_document(sources, model):
             assert fig["low"] <= fig["estimate"] <= fig["high"], (name, variant)
         assert row["seconds"] >= 0 and row["peak_rss_mb"] > 0
         assert len(doc["scores"]["test"][name]) == len(test)
-    assert doc["scorers"]["motion"]["raw"]["pooled_auc"]["estimate"] > 0.9  # the fast blob is what moves differently
+    for name in ("motion", "velocity"):  # the fast blob is what moves differently
+        assert doc["scorers"][name]["raw"]["pooled_auc"]["estimate"] > 0.9, name
     patch = doc["scorers"]["patch"]
     assert patch["bank_size"] == min(CONFIG.patch.size, patch["candidates"]) and patch["layers"] == ["blocks.2", "blocks.4"]
     # every figure recomputable from the kept scores

@@ -1,7 +1,7 @@
 """Batched k-th-nearest-neighbour distances in torch, with an optional same-group exclusion.
 
-The patch memory bank (:mod:`.patchbank`) and the motion scorer (:mod:`.motion`) both need
-the distance of many query vectors to the k-th nearest of many bank vectors. scikit-learn's
+The patch memory bank (:mod:`.patchbank`), the motion scorer (:mod:`.motion`) and the velocity
+scorer (:mod:`.velocity`) all need the distance of many query vectors to the k-th nearest of many bank vectors. scikit-learn's
 brute search materialises the whole (m, n) distance matrix; here queries go in chunks
 through ``torch.cdist`` so memory stays at ``chunk x n`` floats per location.
 
@@ -64,3 +64,23 @@ def kth_distance(bank: np.ndarray, queries: np.ndarray, k: int = 1, *, bank_grou
             out[:, s:s + step] = d.topk(k, dim=2, largest=False).values[:, :, -1] if k > 1 else d.amin(dim=2)
     out = out.clamp_min_(0)  # the mm form can round a zero distance slightly negative
     return out[0].numpy() if flat else out.numpy()
+
+
+def fit_locations(train: np.ndarray) -> np.ndarray:
+    """A per-location bank (the camera is fixed, so each grid cell has its own normal vectors):
+    (n, L, F) training features -> (L, n, F)."""
+    return np.ascontiguousarray(np.asarray(train, np.float32).transpose(1, 0, 2))
+
+
+def score_locations(bank: np.ndarray, features: np.ndarray, k: int = 1, *, bank_groups: np.ndarray | None = None,
+                    query_groups: np.ndarray | None = None, what: str = "features") -> tuple[np.ndarray, np.ndarray]:
+    """Frame scores (m,) = max over locations of the k-th-NN distance, and the (m, L) cell scores.
+
+    bank : (L, n, F) from :func:`fit_locations`; features : (m, L, F). Groups as in
+    :func:`kth_distance` (leave-one-clip-out); ``what`` names the features in errors."""
+    q = np.ascontiguousarray(np.asarray(features, np.float32).transpose(1, 0, 2))
+    if q.shape[0] != bank.shape[0] or q.shape[2] != bank.shape[2]:
+        raise InputError(f"{what} {features.shape} do not fit a bank of {bank.shape}: another grid or another "
+                         "vector per cell")
+    cells = kth_distance(bank, q, k, bank_groups=bank_groups, query_groups=query_groups).T  # (m, L)
+    return cells.max(axis=1), cells

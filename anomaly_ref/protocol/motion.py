@@ -9,7 +9,9 @@ vector *at the same location* (the camera is fixed: a cyclist's energy at a pave
 what normal pavement never shows); the frame's score is the max over its cells.
 
 Shapes: frames (N, H, W) grey levels; features (N, L, F) with L = (H // cell) * (W // cell)
-locations and F = len(lags) * sub * sub.
+locations and F = len(lags) * sub * sub. The per-location bank and its scores are
+:func:`~.knnsearch.fit_locations` and :func:`~.knnsearch.score_locations`, shared with the
+velocity scorer (:mod:`.velocity`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import torch
 
 from ..errors import InputError
 from .cliptime import clip_positions
-from .knnsearch import kth_distance
 
 
 @dataclass(frozen=True)
@@ -77,20 +78,3 @@ def motion_features(frames: np.ndarray, clips: np.ndarray, index: np.ndarray,
             out[a:a + 256, :, j * s * s:(j + 1) * s * s] = cells.numpy()
     return out
 
-
-def fit_motion(train: np.ndarray) -> np.ndarray:
-    """The per-location bank: (n, L, F) training features -> (L, n, F)."""
-    return np.ascontiguousarray(np.asarray(train, np.float32).transpose(1, 0, 2))
-
-
-def score_motion(bank: np.ndarray, features: np.ndarray, k: int = 1, *, bank_groups: np.ndarray | None = None,
-                 query_groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Frame scores (m,) = max over locations of the k-th-NN distance, and the (m, L) cell scores.
-
-    bank : (L, n, F) from :func:`fit_motion`; features : (m, L, F). Groups as in
-    :func:`~.knnsearch.kth_distance` (leave-one-clip-out)."""
-    q = np.ascontiguousarray(np.asarray(features, np.float32).transpose(1, 0, 2))
-    if q.shape[0] != bank.shape[0] or q.shape[2] != bank.shape[2]:
-        raise InputError(f"motion features {features.shape} do not fit a bank of {bank.shape}: other grid or lags")
-    cells = kth_distance(bank, q, k, bank_groups=bank_groups, query_groups=query_groups).T  # (m, L)
-    return cells.max(axis=1), cells

@@ -15,10 +15,16 @@ from ..fileio import atomic_write_text, dumps_json
 from ..registry import get_dataset
 
 TARGET = 0.95  # the target for the best fused scorer's pooled frame AUC
-# The verdict's figure, declared before any run: the fusion of every family, raw (smoothing's
-# sigma is not tuned, so its variant is reported beside, not chosen). Picking the best of the
-# fusions x {raw, smoothed} by test AUC would choose on test labels: shown, labelled as such.
-HEADLINE = (("fused:patch+motion+predictor", "raw"), ("fused:patch+motion", "raw"))
+# The verdict's figure, declared before its first test score: raw (smoothing's sigma is not
+# tuned, so its variant is reported beside, not chosen). Picking the best of the fusions x
+# {raw, smoothed} by test AUC would choose on test labels: shown, labelled as such.
+# The declarations, newest first; an older document falls back to the first it holds.
+# 1. fused:patch+motion+predictor: every family, declared with the rung (commit 9c62f71);
+#    0.842 on real Ped2 (ffc2e73), short of the target.
+# 2. fused:patch+velocity: appearance + optical-flow velocity, as Reiss & Hoshen fuse them,
+#    declared with the velocity scorer before its first test score (after 1. fell short).
+HEADLINE = (("fused:patch+velocity", "raw"), ("fused:patch+motion+predictor", "raw"), ("fused:patch+motion", "raw"))
+EARLIER = {"fused:patch+velocity": ("fused:patch+motion+predictor", "raw")}  # the declaration a later one replaced
 
 
 def _iv(fig: Mapping[str, Any] | None, key: str) -> str:
@@ -102,6 +108,11 @@ def headline(doc: Mapping[str, Any]) -> str:
     verdict = "reaches" if head[2] >= TARGET else "does not reach"
     text = (f"Headline (declared in advance): {head[0]} ({head[1]}) {head[2]:.3f} pooled frame AUC — {verdict} "
             f"the issue's target {TARGET}.")
+    earlier = EARLIER.get(head[0])
+    fig = (doc["scorers"].get(earlier[0]) or {}).get(earlier[1]) if earlier else None
+    if fig and fig["pooled_auc"]["estimate"] is not None:  # two declarations: a reader must see both
+        text += (f" It is the second declared headline: the first, {earlier[0]} ({earlier[1]}), fell short and "
+                 f"is {fig['pooled_auc']['estimate']:.3f} here.")
     best = best_fused(doc)
     if best and best[:2] != head[:2]:
         text += (f" The best of the fusions and variants, chosen on the test labels (so optimistic): {best[0]} "

@@ -1,0 +1,90 @@
+"""Velocity scorer (issue 23): per-location optical-flow histograms and their kNN."""
+
+import numpy as np
+import pytest
+
+from anomaly_ref.errors import InputError
+from anomaly_ref.protocol.knnsearch import fit_locations, score_locations
+from anomaly_ref.protocol.velocity import VelocityConfig, flow_histogram, velocity_features
+
+from test_motion import blob_clip, stack
+
+
+def test_blob_that_changes_speed_scores_higher():
+    rng = np.random.default_rng(1)
+    train, tc, ti = stack([blob_clip(30, 1.5, start=s, rng=rng) for s in (0, 20, 40)])
+    test, qc, qi = stack([blob_clip(30, 1.5, start=10, speed_from=15, fast=6, rng=rng)])
+    cfg = VelocityConfig(cell=8)
+    bank = fit_locations(velocity_features(train, tc, ti, cfg))
+    scores, cells = score_locations(bank, velocity_features(test, qc, qi, cfg))
+    assert cells.shape == (30, (48 // 8) * (96 // 8))
+    slow, fast = scores[2:15], scores[17:]
+    assert fast.min() > slow.max()
+
+
+def test_speed_not_contrast_is_what_counts():
+    """A faint fast blob against a bright slow one: frame differences grow with contrast, flow does not."""
+    def clip(speed, level):
+        f = np.full((20, 48, 96), 60, np.uint8)
+        for t in range(20):
+            x = int(4 + speed * t)
+            f[t, 20:28, x:x + 8] = level
+        return f
+    bright_slow = velocity_features(clip(1, 250), np.zeros(20), np.arange(20), VelocityConfig(cell=48))
+    faint_fast = velocity_features(clip(3, 100), np.zeros(20), np.arange(20), VelocityConfig(cell=48))
+    speed = lambda v: v[2:-2, 0].sum(axis=1).mean()  # noqa: E731 -- a cell's vector sums to its mean speed
+    assert speed(faint_fast) > 2 * speed(bright_slow)
+
+
+def test_histogram_bins_by_direction_and_weights_by_speed():
+    flow = np.zeros((16, 32, 2), np.float32)
+    flow[:, :16, 0] = 2.0  # left cell: 2 px/frame to the right (angle 0)
+    flow[:, 16:, 1] = 3.0  # right cell: 3 px/frame down (angle pi/2, bin 2 of 8)
+    h = flow_histogram(flow, 16, 8)
+    assert h.shape == (2, 8)
+    assert h[0].tolist() == pytest.approx([2, 0, 0, 0, 0, 0, 0, 0])
+    assert h[1].tolist() == pytest.approx([0, 0, 3, 0, 0, 0, 0, 0])
+
+
+def test_first_frames_borrow_the_next_flow_and_clips_never_mix():
+    rng = np.random.default_rng(0)
+    a = blob_clip(6, 3, rng=rng)
+    b = np.full((6, 48, 96), 200, np.uint8)  # a constant clip: no flow, even though it follows a moving one
+    frames, clips, index = stack([a, b])
+    f = velocity_features(frames, clips, index, VelocityConfig(cell=16))
+    assert np.allclose(f[0], f[1])  # frame 0 takes frame 1's flow (0 -> 1)
+    assert f[1].sum() > 0 and np.all(f[6:] == 0)
+    shuffled = np.random.default_rng(1).permutation(12)
+    g = velocity_features(frames[shuffled], clips[shuffled], index[shuffled], VelocityConfig(cell=16))
+    assert np.array_equal(g, f[shuffled])  # rows follow the input order; time order comes from index
+
+
+def test_threads_do_not_change_the_features_and_opencv_is_left_as_it_was():
+    import cv2
+
+    rng = np.random.default_rng(2)
+    frames, clips, index = stack([blob_clip(8, 2, rng=rng), blob_clip(5, 4, rng=rng)])
+    before = cv2.getNumThreads()
+    one = velocity_features(frames, clips, index, VelocityConfig(cell=16, workers=1))
+    two = velocity_features(frames, clips, index, VelocityConfig(cell=16, workers=2))
+    assert np.array_equal(one, two)
+    assert cv2.getNumThreads() == before
+
+
+def test_one_frame_clip_has_no_flow():
+    f = velocity_features(np.full((1, 16, 16), 9, np.uint8), np.zeros(1), np.zeros(1), VelocityConfig(cell=16))
+    assert f.shape == (1, 1, 8) and np.all(f == 0)
+
+
+@pytest.mark.parametrize("kw, match", [({"cell": 0}, "cell must be >= 1"), ({"bins": 0}, "bins must be >= 1"),
+                                       ({"k": 0}, "k must be >= 1"), ({"workers": -1}, "workers must be >= 0")])
+def test_config_errors_name_the_parameter(kw, match):
+    with pytest.raises(InputError, match=match):
+        VelocityConfig(**kw)
+
+
+def test_bad_frames_are_refused():
+    with pytest.raises(InputError, match="grey frames"):
+        velocity_features(np.zeros((2, 16, 16, 3), np.uint8), np.zeros(2), np.arange(2))
+    with pytest.raises(InputError, match="no 32x32 cell"):
+        velocity_features(np.zeros((2, 16, 16), np.uint8), np.zeros(2), np.arange(2), VelocityConfig(cell=32))
