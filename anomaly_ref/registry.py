@@ -19,6 +19,21 @@ PAPER_REPO = "akramrahmani67-ux/Anomaly-Detection-in-Images-"
 PAPER_COMMIT = "25c33a7086648185c5a5dba030e7739a788780b5"
 
 
+# What each standard-protocol anchor did that the `standard` rung does not: a comparison with
+# an anchor names every factor that differs (read from the authors' public evaluation code).
+ANCHOR_PROTOCOLS = {
+    "Liu et al., CVPR 2018": (
+        "future-frame prediction (U-Net generator, FlowNet2 motion loss); each test video's scores min-max "
+        "scaled to [0, 1] before pooling and its first 4 frames dropped; given a folder of checkpoints' "
+        "scores, the script reports the best by test AUC (Codes/evaluate.py, compute_auc)"),
+    "Reiss & Hoshen (Accurate-Interpretable-VAD)": (
+        "per-object attributes: Mask R-CNN detections, FlowNet2 optical flow (Ped2: one bin, the speed), "
+        "CLIP features of each object, pose; a Gaussian mixture on velocity, kNN on the rest; scores scaled "
+        "by Train's min and 99.9th percentile, summed, Gaussian smoothing σ = 3; pooled without per-video "
+        "scaling (evaluate.py)"),
+}
+
+
 @dataclass(frozen=True)
 class Backbone:
     """A timm feature extractor (``num_classes=0``: globally pooled features)."""

@@ -6,7 +6,8 @@ import pytest
 import anomaly_ref.protocol.oneclass as oneclass
 from anomaly_ref.errors import InputError, UnknownNameError
 from anomaly_ref.protocol.features import FrameFeatures
-from anomaly_ref.protocol.oneclass import OneClassConfig, fit_scorer, run_standard, scorer_name, smooth_in_clips
+from anomaly_ref.protocol.oneclass import (OneClassConfig, fit_scorer, minmax_in_clips, run_standard, scorer_name,
+                                          smooth_in_clips)
 
 
 def test_knn_distance_to_the_kth_neighbour():
@@ -40,6 +41,13 @@ def test_smoothing_never_mixes_clips_and_follows_time_order():
     assert out[:3].max() <= 9.0 and np.allclose(out[3:], 100.0)
     assert out[1] < out[2] < out[0]  # frame 2 (row 0) is the peak, frame 1 (row 2) its neighbour
     assert smooth_in_clips(scores, data, 0.0) is scores
+
+
+def test_minmax_scales_each_clip_to_its_own_range():
+    data = FrameFeatures(np.zeros((7, 1), np.float32), np.zeros(7, int),
+                         clips=np.array([1, 1, 1, 2, 2, 2, 3]), index=np.array([0, 1, 2, 0, 1, 2, 0]))
+    out = minmax_in_clips(np.array([2.0, 4.0, 3.0, 100.0, 300.0, 200.0, 7.0]), data)
+    np.testing.assert_allclose(out, [0.0, 1.0, 0.5, 0.0, 1.0, 0.5, 0.0])  # a one-frame clip (constant): 0
 
 
 def _toy(seed=0):

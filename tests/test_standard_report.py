@@ -59,6 +59,20 @@ def test_the_second_declaration_is_the_verdict_and_the_first_is_shown_beside_it(
     assert "does not reach" in render_standard(d)
 
 
+def test_per_clip_table_anchor_factors_and_liu_column():
+    d = doc()
+    d["scorers"]["motion"]["raw"]["per_clip"] = {"2": 1.0, "12": 0.175}
+    d["scorers"]["motion"]["clip_normalised"] = fig(0.841)
+    text = render_standard(d)
+    assert "| scorer | clip 2 | clip 12 |" in text  # clips in their natural order
+    assert "| motion | 1.000 | 0.175 |" in text and "| fused:patch+motion | — | — |" in text
+    assert "pooled, clips min-max scaled (Liu et al.'s evaluation)" in text
+    assert "| motion | 0.810 [0.760, 0.830] | 0.710 [0.610, 0.810] | 0.820 [0.770, 0.840] | 0.720 [0.620, 0.820] | " \
+           "0.841 [0.791, 0.861] |" in text
+    assert "- Liu et al., CVPR 2018: future-frame prediction" in text and "min-max" in text
+    assert "- Reiss & Hoshen (Accurate-Interpretable-VAD): per-object attributes" in text
+
+
 def test_comparisons_and_chance_are_in_the_page():
     d = doc()
     d["comparisons"] = [{"a": "fused:patch+motion", "b": "motion", "difference": 0.017, "low": -0.025,
@@ -134,11 +148,12 @@ def test_reference_document_every_figure_recomputes():
     ref = json.loads(path.read_text())
     again = recompute(ref)
     for name, row in ref["scorers"].items():
-        for variant in ("raw", "smoothed"):
+        for variant in ("raw", "smoothed", "clip_normalised"):
             for key in ("pooled_auc", "mean_clip_auc"):
                 for part in ("estimate", "low", "high"):
                     assert again[name][variant][key][part] == pytest.approx(row[variant][key][part], abs=2e-4), \
                         (name, variant, key, part)
+            assert again[name][variant]["per_clip"] == pytest.approx(row[variant]["per_clip"], abs=2e-4)
     assert [(c["a"], c["b"]) for c in again["comparisons"]] == [(c["a"], c["b"]) for c in ref["comparisons"]]
     for mine, theirs in zip(again["comparisons"], ref["comparisons"]):
         for part in ("difference", "low", "high"):

@@ -97,9 +97,12 @@ def test_document(sources, model):
     for c in doc["comparisons"]:
         assert c["low"] <= c["difference"] <= c["high"] and c["reading"]
     for name, row in doc["scorers"].items():
-        for variant in ("raw", "smoothed"):
+        for variant in ("raw", "smoothed", "clip_normalised"):
             fig = row[variant]["pooled_auc"]
             assert fig["low"] <= fig["estimate"] <= fig["high"], (name, variant)
+            assert set(row[variant]["per_clip"]) == {"1", "2"}  # both test clips hold both classes
+        # scaling inside a clip moves the pooled figure, never a clip's own AUC
+        assert row["clip_normalised"]["per_clip"] == pytest.approx(row["raw"]["per_clip"])
         assert row["seconds"] >= 0 and row["peak_rss_mb"] > 0
         assert len(doc["scores"]["test"][name]) == len(test)
     for name in ("motion", "velocity"):  # the fast blob is what moves differently

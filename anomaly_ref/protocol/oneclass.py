@@ -88,6 +88,22 @@ def smooth_in_clips(scores: np.ndarray, data: FrameFeatures, sigma: float) -> np
     return out
 
 
+def minmax_in_clips(scores: np.ndarray, data: FrameFeatures) -> np.ndarray:
+    """``scores`` (N,) min-max scaled to [0, 1] inside each clip (a constant clip: all 0).
+
+    Liu et al. (CVPR 2018, ``Codes/evaluate.py``) pool scores this way; it reads each test
+    clip's own score range (no labels), so a figure under it is the anchor's evaluation, not
+    the field's plain pooled one."""
+    out = np.empty(len(scores), np.float64)
+    codes = data.clip_codes()
+    for c in np.unique(codes):
+        rows = codes == c
+        v = np.asarray(scores, np.float64)[rows]
+        span = v.max() - v.min()
+        out[rows] = (v - v.min()) / span if span > 0 else 0.0
+    return out
+
+
 def loco_scores(scorer: str, train: FrameFeatures, config: OneClassConfig) -> np.ndarray:
     """Leave-one-clip-out scores of the training frames: each clip scored by a scorer fit on
     the other clips (how unseen normal video scores), smoothed like test scores."""

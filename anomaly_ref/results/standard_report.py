@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..fileio import atomic_write_text, dumps_json
-from ..registry import get_dataset
+from ..registry import ANCHOR_PROTOCOLS, get_dataset
 
 TARGET = 0.95  # the issue's target for the best fused scorer's pooled frame AUC
 # The verdict's figure, declared before its first test score: raw (smoothing's sigma is not
@@ -79,25 +79,50 @@ def standard_table(doc: Mapping[str, Any]) -> list[str]:
     sigma = cfg.get("smooth")
     lines = [
         f"| scorer | pooled frame AUC [95% clip CI] | mean per-clip AUC | smoothed (σ={sigma:g}) pooled | "
-        "smoothed per-clip | seconds | peak RSS MB |",
-        "|---|---|---|---|---|---|---|",
+        "smoothed per-clip | pooled, clips min-max scaled (Liu et al.'s evaluation) | seconds | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, row in doc["scorers"].items():
         lines.append(f"| {name} | {_iv(row.get('raw'), 'pooled_auc')} | {_iv(row.get('raw'), 'mean_clip_auc')} | "
                      f"{_iv(row.get('smoothed'), 'pooled_auc')} | {_iv(row.get('smoothed'), 'mean_clip_auc')} | "
+                     f"{_iv(row.get('clip_normalised'), 'pooled_auc')} | "
                      f"{row.get('seconds', '—')} | {row.get('peak_rss_mb', '—')} |")
     ex = doc.get("extraction", {})
-    lines.append(f"| (feature-map extraction, {ex.get('frames', '?')} frames) | | | | | {ex.get('seconds', '—')} | "
+    lines.append(f"| (feature-map extraction, {ex.get('frames', '?')} frames) | | | | | | {ex.get('seconds', '—')} | "
                  f"{ex.get('peak_rss_mb', '—')} |")
     ds = get_dataset(doc["dataset"])
-    lines.append("| chance: a constant or random score | 0.500 | 0.500 | 0.500 | 0.500 | | |")
+    lines.append("| chance: a constant or random score | 0.500 | 0.500 | 0.500 | 0.500 | 0.500 | | |")
     for who, value in ds.standard_anchors:
-        lines.append(f"| literature: {who} | {value:.3f} | | | | | |")
+        lines.append(f"| literature: {who} | {value:.3f} | | | | | | |")
     paper = paper_range(doc["dataset"])
     if paper:
         lines.append(f"| the paper's published ROC-AUC ({paper[2]} configurations; leaks test frames) | "
-                     f"{paper[0]:.4f}–{paper[1]:.4f} | | | | | |")
+                     f"{paper[0]:.4f}–{paper[1]:.4f} | | | | | | |")
     return lines
+
+
+def anchor_lines(doc: Mapping[str, Any]) -> list[str]:
+    """What each literature anchor did that this rung does not (:data:`registry.ANCHOR_PROTOCOLS`)."""
+    anchors = [who for who, _ in get_dataset(doc["dataset"]).standard_anchors if who in ANCHOR_PROTOCOLS]
+    if not anchors:
+        return []
+    return ["", "What differs between a literature anchor and these rows, besides the scorer (here: one "
+                "backbone on whole frames or grid cells, no detector, no flow network, pooled without scaling):",
+            "", *[f"- {who}: {ANCHOR_PROTOCOLS[who]}." for who in anchors]]
+
+
+def per_clip_lines(doc: Mapping[str, Any]) -> list[str]:
+    """Every scorer's raw AUC on each test clip that holds both classes: where a pooled figure is lost."""
+    clips = sorted({c for row in doc["scorers"].values() for c in (row.get("raw") or {}).get("per_clip", {})},
+                   key=lambda c: (len(c), c))
+    if not clips:
+        return []
+    out = ["", "Raw AUC inside each test clip that holds both classes (the mean per-clip column averages these):",
+           "", "| scorer | " + " | ".join(f"clip {c}" for c in clips) + " |", "|---|" + "---|" * len(clips)]
+    for name, row in doc["scorers"].items():
+        each = (row.get("raw") or {}).get("per_clip", {})
+        out.append(f"| {name} | " + " | ".join(f"{each[c]:.3f}" if c in each else "—" for c in clips) + " |")
+    return out
 
 
 def headline(doc: Mapping[str, Any]) -> str:
@@ -138,7 +163,8 @@ def report_section(doc: Mapping[str, Any]) -> str:
     """The section of ``anomaly-ref report``'s report.md (it starts with its own heading)."""
     return "\n".join([f"## What these features can honestly do: {doc['dataset']}, {doc['backbone']}", "",
                       "Every scorer fit on the normal Train clips only, every test frame scored (PROTOCOL §10). "
-                      + headline(doc), "", *standard_table(doc), *comparison_lines(doc)]) + "\n"
+                      + headline(doc), "", *standard_table(doc), *anchor_lines(doc), *comparison_lines(doc),
+                      *per_clip_lines(doc)]) + "\n"
 
 
 def render_standard(doc: Mapping[str, Any]) -> str:
@@ -159,7 +185,8 @@ def render_standard(doc: Mapping[str, Any]) -> str:
     head += [headline(doc), ""]
     tail = ["", f"Commit {git.get('commit', '?')}{' (dirty)' if git.get('dirty') else ''}, {prov.get('utc', '?')}; "
                 f"whole study {doc.get('wall_seconds')} s."]
-    return "\n".join(head + standard_table(doc) + comparison_lines(doc) + tail) + "\n"
+    return "\n".join(head + standard_table(doc) + anchor_lines(doc) + comparison_lines(doc) + per_clip_lines(doc)
+                     + tail) + "\n"
 
 
 def write_standard(doc: Mapping[str, Any], out: str | Path) -> dict[str, Path]:

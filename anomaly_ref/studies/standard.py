@@ -3,7 +3,9 @@
 Every scorer is fit on the normal Train clips only and scores every test frame (PROTOCOL
 §10); the figures are the pooled frame ROC-AUC (the field's) and the mean per-clip AUC,
 each with a bootstrap interval over test clips (:mod:`anomaly_ref.protocol.stats`), raw and
-temporally smoothed side by side. Scorers (``SCORERS`` below, in this order):
+temporally smoothed side by side, and, beside them, the pooled AUC under Liu et al.'s
+evaluation (each test clip's scores min-max scaled first; never a verdict), and every
+clip's own AUC. Scorers (in this order):
 
 - ``motion``: per-location frame-difference energy kNN (:mod:`~anomaly_ref.protocol.motion`); no backbone;
 - ``velocity``: per-location optical-flow histogram kNN (:mod:`~anomaly_ref.protocol.velocity`); no backbone;
@@ -43,7 +45,7 @@ from ..protocol.features import FrameFeatures
 from ..protocol.fusion import fuse
 from ..protocol.knnsearch import fit_locations, score_locations
 from ..protocol.motion import MotionConfig, motion_features
-from ..protocol.oneclass import OneClassConfig, fit_scorer, loco_scores, smooth_in_clips
+from ..protocol.oneclass import OneClassConfig, fit_scorer, loco_scores, minmax_in_clips, smooth_in_clips
 from ..protocol.patchbank import PatchBankConfig, fit_bank, score_patches
 from ..protocol.predictor import PREDICTOR_HEADS, PredictorConfig, copy_last, fit_predictor, score_predictor
 from ..protocol.velocity import VelocityConfig, velocity_features
@@ -223,15 +225,28 @@ def smoothed(entry: dict, name: str, out: dict, tr: FrameFeatures, te: FrameFeat
 
 
 def figures(te: FrameFeatures, scores: np.ndarray, config: StandardConfig) -> dict[str, Any]:
-    """Pooled frame AUC and mean per-clip AUC of ``scores`` (N,), each with its clip-bootstrap interval."""
+    """Pooled frame AUC and mean per-clip AUC of ``scores`` (N,), each with its clip-bootstrap
+    interval, and ``per_clip``: the AUC of every clip that holds both classes."""
     t = _table(te, scores)
     out = {}
     for key, name in (("pooled_auc", "raw_pooled_auc"), ("mean_clip_auc", "within_clip_auc")):
         iv = stats.bootstrap(t, name, n_resamples=config.n_resamples, level=config.level, rng=config.seed)
         out[key] = {"estimate": iv.estimate, "low": iv.low, "high": iv.high, "n_undefined": iv.n_undefined}
+    out["per_clip"] = stats.within_clip_aucs(t)
     out["clips_with_both_classes"] = int(sum(len(np.unique(te.y[np.asarray(te.clips).astype(str) == c])) == 2
                                              for c in np.unique(np.asarray(te.clips).astype(str))))
     return out
+
+
+def variants(entry: dict, name: str, out: dict, tr: FrameFeatures, te: FrameFeatures,
+             config: StandardConfig) -> dict[str, Any]:
+    """A scorer's figures: ``raw`` (the field's), ``smoothed`` (σ = config.smooth; None at 0) and
+    ``clip_normalised`` (raw scores min-max scaled inside each test clip, Liu et al.'s evaluation:
+    reported beside, never a verdict, since it reads each test clip's own score range)."""
+    return {"raw": figures(te, entry["test"], config),
+            "smoothed": figures(te, smoothed(entry, name, out, tr, te, config.smooth), config) if config.smooth
+            else None,
+            "clip_normalised": figures(te, minmax_in_clips(np.asarray(entry["test"], np.float64), te), config)}
 
 
 def _table(te: FrameFeatures, scores: np.ndarray) -> stats.Scores:
@@ -273,10 +288,8 @@ def run_standard_study(test: FrameSequence, train: FrameSequence, config: Standa
     tr, te = frame_table(train), frame_table(test)
     rows = {}
     for name, entry in out.items():
-        raw = figures(te, entry["test"], config)
-        smooth = figures(te, smoothed(entry, name, out, tr, te, config.smooth), config) if config.smooth else None
         facts = {k: v for k, v in entry.items() if k not in ("test", "reference", "reference_rows")}
-        rows[name] = {**facts, "raw": raw, "smoothed": smooth, **steps[name]}
+        rows[name] = {**facts, **variants(entry, name, out, tr, te, config), **steps[name]}
     doc = {
         "kind": KIND, "format": FORMAT, "dataset": config.dataset, "backbone": config.backbone,
         "config": asdict(config), "scorers": rows, "comparisons": comparisons(out, te, config),
@@ -296,8 +309,9 @@ def run_standard_study(test: FrameSequence, train: FrameSequence, config: Standa
 
 
 def recompute(doc: dict) -> dict[str, dict]:
-    """Every scorer's raw and smoothed figures, and the paired comparisons, again from a document's
-    kept scores alone: ``{name: {"raw": figures, "smoothed": figures or None}, "comparisons": [...]}``
+    """Every scorer's figures (:func:`variants`), and the paired comparisons, again from a document's
+    kept scores alone: ``{name: {"raw": ..., "smoothed": ... or None, "clip_normalised": ...},
+    "comparisons": [...]}``
     (the kept scores are rounded to 7 significant digits, so figures agree to about 1e-6)."""
     cfg = doc["config"]
     config = StandardConfig(dataset=doc["dataset"], backbone=doc["backbone"], smooth=cfg["smooth"],
@@ -314,9 +328,7 @@ def recompute(doc: dict) -> dict[str, dict]:
         out[name] = {"family": row["family"], "parts": row.get("parts"), "test": np.asarray(kept["test"][name]),
                      "reference": None if ref is None else np.asarray(ref["score"]),
                      "reference_rows": None if ref is None else np.asarray(ref["rows"])}
-    again = {name: {"raw": figures(te, e["test"], config),
-                    "smoothed": figures(te, smoothed(e, name, out, tr, te, config.smooth), config) if config.smooth
-                    else None} for name, e in out.items()}
+    again = {name: variants(e, name, out, tr, te, config) for name, e in out.items()}
     again["comparisons"] = comparisons(out, te, config)
     return again
 
