@@ -100,13 +100,23 @@ def test_a_malformed_document_is_one_line_naming_the_field(tmp_path, break_it, m
 def test_report_reads_and_renders_it(tmp_path):
     from anomaly_ref.results.full_report import build
 
-    path = write_standard(doc(), tmp_path / "out")["json"]
+    d = doc()
+    d["scorers"]["motion"]["raw"]["per_clip"] = {"2": 1.0, "12": 0.175}
+    d["comparisons"] = [{"a": "fused:patch+motion", "b": "motion", "difference": 0.017, "low": -0.025,
+                         "high": 0.066, "reading": "not resolved: the interval holds 0"}]
+    path = write_standard(d, tmp_path / "out")["json"]
     loaded = sources.load(path)
     assert loaded.kind == "standard" and "honestly" in loaded.title
     report = build([path])
     md = report.blobs["report.md"].decode()
     assert "## What these features can honestly do: ped2" in md and "| motion | 0.810" in md
-    assert "standard-scores" in report.blobs["report.html"].decode()
+    assert "| motion | 1.000 | 0.175 |" in md and "| fused:patch+motion | motion | +0.017" in md
+    html = report.blobs["report.html"].decode()
+    assert "standard-scores" in html
+    # the page carries what the markdown does: the anchors' factors, the comparisons, each clip's AUC
+    assert "<b>Liu et al., CVPR 2018</b>: future-frame prediction" in html
+    assert '<table class="standard-comparisons">' in html and "<td>+0.017 [-0.025, +0.066]</td>" in html
+    assert '<table class="standard-per-clip">' in html and "<th>clip 12</th>" in html and "<td>0.175</td>" in html
 
 
 def test_malformed_document_names_the_file(tmp_path):

@@ -14,12 +14,13 @@ def register(subparsers) -> None:
         "standard",
         help="what the backbones and sequence heads reach under the field's protocol (issue 23)",
         description=(
-            "Fit every scorer on the normal Train clips only and score every test frame (PROTOCOL §10): a "
-            "motion baseline (frame-difference energy kNN, no backbone), the global kNN and Mahalanobis "
-            "scorers, a patch memory bank on the backbone's intermediate maps, next-feature predictors "
-            "(LSTM, GRU, LSTM_GRU, SimpleRNN, Dense) and their fusion (z-scores standardised on "
-            "leave-one-Train-clip-out scores). Writes standard.json (kind 'standard': every frame's scores, "
-            "pooled and per-clip AUC with clip-bootstrap intervals, raw and smoothed, seconds, peak memory, "
+            "Fit every scorer on the normal Train clips only and score every test frame (PROTOCOL §10): "
+            "backbone-free motion baselines (frame-difference energy and optical-flow velocity, kNN per "
+            "location), the global kNN and Mahalanobis scorers, a patch memory bank on the backbone's "
+            "intermediate maps, next-feature predictors (LSTM, GRU, LSTM_GRU, SimpleRNN, Dense) and fusions "
+            "(z-scores standardised on leave-one-Train-clip-out scores). Writes standard.json (kind "
+            "'standard': every frame's scores; pooled, mean per-clip and each clip's AUC with clip-bootstrap "
+            "intervals, raw, smoothed and under Liu et al.'s per-clip scaling; seconds, peak memory, "
             "provenance) and standard.md into --out."
         ),
         epilog=(

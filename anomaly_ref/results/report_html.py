@@ -71,11 +71,16 @@ def _gradcam_section(f: Loaded) -> dict:
 
 
 def _standard_section(f: Loaded) -> dict:
-    """A standard document's table (as its standard.md has it) and its headline (issue 23)."""
-    from .standard_report import headline, standard_table
+    """A standard document's tables (as its standard.md has them), its headline and the anchors'
+    differing factors (issue 23)."""
+    from . import standard_report as sr
 
-    return {"title": f.title, "path": str(f.path), "table": _md_table("\n".join(standard_table(f.section))),
-            "headline": headline(f.section)}
+    doc = f.section
+    table = lambda lines: _md_table("\n".join(lines)) if lines else None  # noqa: E731
+    return {"title": f.title, "path": str(f.path), "table": table(sr.standard_table(doc)),
+            "headline": sr.headline(doc), "anchors_intro": sr.ANCHORS_INTRO, "anchors": sr.anchors(doc),
+            "comparisons_intro": sr.COMPARISONS_INTRO, "comparisons": table(sr.comparison_table(doc)),
+            "per_clip_intro": sr.PER_CLIP_INTRO, "per_clip": table(sr.per_clip_table(doc))}
 
 
 def _matrix(dataset: str, protocol: str, entries: Sequence[Entry], rows: Sequence[Row],

@@ -101,28 +101,41 @@ def standard_table(doc: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+ANCHORS_INTRO = ("What differs between a literature anchor and these rows, besides the scorer (here: one backbone "
+                 "on whole frames or grid cells, no detector, no flow network, pooled without scaling):")
+PER_CLIP_INTRO = "Raw AUC inside each test clip that holds both classes (the mean per-clip column averages these):"
+COMPARISONS_INTRO = ("Paired differences, raw pooled frame AUC, a − b, each with its percentile interval over the same "
+                     "test-clip resamples (differences whose interval holds 0 are not resolved):")
+
+
+def anchors(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(anchor, what it did that this rung does not) for the dataset's literature anchors
+    (:data:`registry.ANCHOR_PROTOCOLS`)."""
+    return [(who, ANCHOR_PROTOCOLS[who]) for who, _ in get_dataset(doc["dataset"]).standard_anchors
+            if who in ANCHOR_PROTOCOLS]
+
+
 def anchor_lines(doc: Mapping[str, Any]) -> list[str]:
-    """What each literature anchor did that this rung does not (:data:`registry.ANCHOR_PROTOCOLS`)."""
-    anchors = [who for who, _ in get_dataset(doc["dataset"]).standard_anchors if who in ANCHOR_PROTOCOLS]
-    if not anchors:
-        return []
-    return ["", "What differs between a literature anchor and these rows, besides the scorer (here: one "
-                "backbone on whole frames or grid cells, no detector, no flow network, pooled without scaling):",
-            "", *[f"- {who}: {ANCHOR_PROTOCOLS[who]}." for who in anchors]]
+    pairs = anchors(doc)
+    return ["", ANCHORS_INTRO, "", *[f"- {who}: {text}." for who, text in pairs]] if pairs else []
 
 
-def per_clip_lines(doc: Mapping[str, Any]) -> list[str]:
+def per_clip_table(doc: Mapping[str, Any]) -> list[str]:
     """Every scorer's raw AUC on each test clip that holds both classes: where a pooled figure is lost."""
     clips = sorted({c for row in doc["scorers"].values() for c in (row.get("raw") or {}).get("per_clip", {})},
                    key=lambda c: (len(c), c))
     if not clips:
         return []
-    out = ["", "Raw AUC inside each test clip that holds both classes (the mean per-clip column averages these):",
-           "", "| scorer | " + " | ".join(f"clip {c}" for c in clips) + " |", "|---|" + "---|" * len(clips)]
+    out = ["| scorer | " + " | ".join(f"clip {c}" for c in clips) + " |", "|---|" + "---|" * len(clips)]
     for name, row in doc["scorers"].items():
         each = (row.get("raw") or {}).get("per_clip", {})
         out.append(f"| {name} | " + " | ".join(f"{each[c]:.3f}" if c in each else "—" for c in clips) + " |")
     return out
+
+
+def per_clip_lines(doc: Mapping[str, Any]) -> list[str]:
+    table = per_clip_table(doc)
+    return ["", PER_CLIP_INTRO, "", *table] if table else []
 
 
 def headline(doc: Mapping[str, Any]) -> str:
@@ -145,18 +158,21 @@ def headline(doc: Mapping[str, Any]) -> str:
     return text
 
 
-def comparison_lines(doc: Mapping[str, Any]) -> list[str]:
+def comparison_table(doc: Mapping[str, Any]) -> list[str]:
     """The paired differences the text reads (``a - b``, raw pooled AUC, same clip draws)."""
     rows = doc.get("comparisons") or []
     if not rows:
         return []
-    out = ["", "Paired differences, raw pooled frame AUC, a − b, each with its percentile interval over the same "
-               "test-clip resamples (differences whose interval holds 0 are not resolved):", "",
-           "| a | b | a − b [95% clip CI] | reading |", "|---|---|---|---|"]
+    out = ["| a | b | a − b [95% clip CI] | reading |", "|---|---|---|---|"]
     for r in rows:
         out.append(f"| {r['a']} | {r['b']} | {r['difference']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}] | "
                    f"{r['reading']} |")
     return out
+
+
+def comparison_lines(doc: Mapping[str, Any]) -> list[str]:
+    table = comparison_table(doc)
+    return ["", COMPARISONS_INTRO, "", *table] if table else []
 
 
 def report_section(doc: Mapping[str, Any]) -> str:
