@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from . import __version__
 from .fileio import sha256_file
 
-_PACKAGES = ("torch", "timm", "numpy", "scikit-learn", "pandas")
+_PACKAGES = ("torch", "timm", "numpy", "scikit-learn", "pandas", "opencv-python-headless")  # cv2: optical flow
 
 
 def git_state(cwd: str | os.PathLike | None = None) -> dict[str, Any]:

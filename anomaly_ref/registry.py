@@ -24,8 +24,9 @@ PAPER_COMMIT = "25c33a7086648185c5a5dba030e7739a788780b5"
 ANCHOR_PROTOCOLS = {
     "Liu et al., CVPR 2018": (
         "future-frame prediction (U-Net generator, FlowNet2 motion loss); each test video's scores min-max "
-        "scaled to [0, 1] before pooling and its first 4 frames dropped; given a folder of checkpoints' "
-        "scores, the script reports the best by test AUC (Codes/evaluate.py, compute_auc)"),
+        "scaled to [0, 1] before pooling and its first 4 frames dropped (Codes/evaluate.py, compute_auc; "
+        "given several checkpoints' scores that function reports the best by test AUC, whether the published "
+        "figure was chosen so is not shown)"),
     "Reiss & Hoshen (Accurate-Interpretable-VAD)": (
         "per-object attributes: Mask R-CNN detections, FlowNet2 optical flow (Ped2: one bin, the speed), "
         "CLIP features of each object, pose; a Gaussian mixture on velocity, kNN on the rest; scores scaled "

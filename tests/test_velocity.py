@@ -5,6 +5,7 @@ import pytest
 
 from anomaly_ref.errors import InputError
 from anomaly_ref.protocol.knnsearch import fit_locations, score_locations
+from anomaly_ref.protocol.motion import MotionConfig, motion_features
 from anomaly_ref.protocol.velocity import VelocityConfig, flow_histogram, velocity_features
 
 from test_motion import blob_clip, stack
@@ -23,7 +24,8 @@ def test_blob_that_changes_speed_scores_higher():
 
 
 def test_speed_not_contrast_is_what_counts():
-    """A faint fast blob against a bright slow one: frame differences grow with contrast, flow does not."""
+    """A faint fast blob against a bright slow one: frame differences rank the bright slow one
+    higher (they grow with contrast), flow ranks the fast one higher."""
     def clip(speed, level):
         f = np.full((20, 48, 96), 60, np.uint8)
         for t in range(20):
@@ -34,6 +36,8 @@ def test_speed_not_contrast_is_what_counts():
     faint_fast = velocity_features(clip(3, 100), np.zeros(20), np.arange(20), VelocityConfig(cell=48))
     speed = lambda v: v[2:-2, 0].sum(axis=1).mean()  # noqa: E731 -- a cell's vector sums to its mean speed
     assert speed(faint_fast) > 2 * speed(bright_slow)
+    energy = lambda f: motion_features(f, np.zeros(20), np.arange(20), MotionConfig(cell=48))[2:-2, 0].mean()  # noqa: E731
+    assert energy(clip(1, 250)) > energy(clip(3, 100))
 
 
 def test_histogram_bins_by_direction_and_weights_by_speed():
@@ -44,6 +48,15 @@ def test_histogram_bins_by_direction_and_weights_by_speed():
     assert h.shape == (2, 8)
     assert h[0].tolist() == pytest.approx([2, 0, 0, 0, 0, 0, 0, 0])
     assert h[1].tolist() == pytest.approx([0, 0, 3, 0, 0, 0, 0, 0])
+
+
+@pytest.mark.parametrize("dx, dy, bin_", [(-2.0, 0.0, 4), (0.0, -3.0, 6), (1.0, -1e-7, 7), (1.0, 2.0, 1)])
+def test_every_direction_lands_in_its_bin(dx, dy, bin_):
+    """Leftward, upward and just-below-zero angles wrap into [0, 2pi), none is dropped."""
+    flow = np.zeros((8, 8, 2), np.float32)
+    flow[..., 0], flow[..., 1] = dx, dy
+    h = flow_histogram(flow, 8, 8)[0]
+    assert np.flatnonzero(h).tolist() == [bin_] and h.sum() == pytest.approx(np.hypot(dx, dy))
 
 
 def test_first_frames_borrow_the_next_flow_and_clips_never_mix():

@@ -1,7 +1,7 @@
 """Batched k-th-nearest-neighbour distances in torch, with an optional same-group exclusion.
 
-The patch memory bank (:mod:`.patchbank`), the motion scorer (:mod:`.motion`) and the velocity
-scorer (:mod:`.velocity`) all need the distance of many query vectors to the k-th nearest of many bank vectors. scikit-learn's
+The patch memory bank (:mod:`.patchbank`), the motion scorer (:mod:`.motion`) and the
+velocity scorer (:mod:`.velocity`) all need the distance of many query vectors to the k-th nearest of many bank vectors. scikit-learn's
 brute search materialises the whole (m, n) distance matrix; here queries go in chunks
 through ``torch.cdist`` so memory stays at ``chunk x n`` floats per location.
 

@@ -91,14 +91,15 @@ def smooth_in_clips(scores: np.ndarray, data: FrameFeatures, sigma: float) -> np
 def minmax_in_clips(scores: np.ndarray, data: FrameFeatures) -> np.ndarray:
     """``scores`` (N,) min-max scaled to [0, 1] inside each clip (a constant clip: all 0).
 
-    Liu et al. (CVPR 2018, ``Codes/evaluate.py``) pool scores this way; it reads each test
-    clip's own score range (no labels), so a figure under it is the anchor's evaluation, not
-    the field's plain pooled one."""
+    Liu et al. (CVPR 2018, ``Codes/evaluate.py``) scale each test video this way before pooling
+    (they also drop its first 4 frames; not done here). It reads each test clip's own score
+    range (no labels), so a figure under it is not the field's plain pooled one."""
+    scores = np.asarray(scores, np.float64)
     out = np.empty(len(scores), np.float64)
     codes = data.clip_codes()
     for c in np.unique(codes):
         rows = codes == c
-        v = np.asarray(scores, np.float64)[rows]
+        v = scores[rows]
         span = v.max() - v.min()
         out[rows] = (v - v.min()) / span if span > 0 else 0.0
     return out

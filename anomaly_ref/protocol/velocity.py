@@ -11,9 +11,11 @@ at the same location (a fixed camera), the frame's score the max over its cells.
 
 Every setting below was fixed before this scorer's first test score existed (commit
 fab49a6): the cell is the motion scorer's, k = 1, the Farneback parameters are OpenCV's
-documented example values, 8 bins from that paper's text. None was tuned on test frames.
+documented example values, 8 bins from memory of that paper (not checked against its
+text). None was tuned on test frames.
 Read after that run: their code (``feature_extraction.py``) takes 8 bins on Avenue and
-ShanghaiTech but 1 on Ped2 (the speed alone); the default stays 8, the value declared.
+ShanghaiTech but 1 on Ped2 (the speed alone), and an L1 magnitude (|dx| + |dy|) where this
+module takes the Euclidean one; the defaults stay as declared.
 
 Shapes: frames (N, H, W) grey levels; features (N, L, bins), L = (H // cell) * (W // cell).
 """
@@ -86,15 +88,9 @@ def velocity_features(frames: np.ndarray, clips: np.ndarray, index: np.ndarray,
         raise InputError(f"frames of {h}x{w} pixels hold no {c}x{c} cell")
     grey = frames if frames.dtype == np.uint8 else np.clip(np.rint(frames), 0, 255).astype(np.uint8)
     order, pos = clip_positions(clips, index)
-    clip = np.unique(np.asarray(clips).astype(str), return_inverse=True)[1]
-    # (previous, current) row pairs in time order; a first frame borrows its successor's pair
-    nxt = np.r_[order[1:], order[-1]] if n else order
-    pairs = {}
-    for i, (row, p) in enumerate(zip(order, pos[order])):
-        if p > 0:
-            pairs[row] = (order[i - 1], row)
-        elif i + 1 < n and clip[nxt[i]] == clip[row]:
-            pairs[row] = (row, nxt[i])
+    in_time = pos[order]
+    # (previous, current) row pairs: every frame with a predecessor in its clip, in time order
+    pairs = {order[i]: (order[i - 1], order[i]) for i in np.flatnonzero(in_time > 0)}
     out = np.zeros((n, (h // c) * (w // c), config.bins), np.float32)
 
     def one(row):
@@ -104,6 +100,7 @@ def velocity_features(frames: np.ndarray, clips: np.ndarray, index: np.ndarray,
         out[row] = flow_histogram(flow, c, config.bins)
 
     workers = config.workers or torch.get_num_threads()
+    # process-wide and not reentrant: two velocity_features calls at once would race on it
     before = cv2.getNumThreads()
     cv2.setNumThreads(1)  # one flow per thread: measured twice as fast on 2 cores as OpenCV's own threads
     try:
@@ -111,4 +108,7 @@ def velocity_features(frames: np.ndarray, clips: np.ndarray, index: np.ndarray,
             list(pool.map(one, pairs))
     finally:
         cv2.setNumThreads(before)
+    # a clip's first frame takes its second frame's flow (the same pair), when the clip has one
+    first = np.flatnonzero((in_time == 0)[:-1] & (in_time[1:] == 1))
+    out[order[first]] = out[order[first + 1]]
     return out

@@ -3,9 +3,8 @@
 Every scorer is fit on the normal Train clips only and scores every test frame (PROTOCOL
 §10); the figures are the pooled frame ROC-AUC (the field's) and the mean per-clip AUC,
 each with a bootstrap interval over test clips (:mod:`anomaly_ref.protocol.stats`), raw and
-temporally smoothed side by side, and, beside them, the pooled AUC under Liu et al.'s
-evaluation (each test clip's scores min-max scaled first; never a verdict), and every
-clip's own AUC. Scorers (in this order):
+temporally smoothed side by side, and, beside them, the pooled AUC with each test clip's
+scores min-max scaled first (Liu et al.'s scaling; never a verdict), and every clip's own AUC. Scorers (in this order):
 
 - ``motion``: per-location frame-difference energy kNN (:mod:`~anomaly_ref.protocol.motion`); no backbone;
 - ``velocity``: per-location optical-flow histogram kNN (:mod:`~anomaly_ref.protocol.velocity`); no backbone;
@@ -241,7 +240,7 @@ def figures(te: FrameFeatures, scores: np.ndarray, config: StandardConfig) -> di
 def variants(entry: dict, name: str, out: dict, tr: FrameFeatures, te: FrameFeatures,
              config: StandardConfig) -> dict[str, Any]:
     """A scorer's figures: ``raw`` (the field's), ``smoothed`` (σ = config.smooth; None at 0) and
-    ``clip_normalised`` (raw scores min-max scaled inside each test clip, Liu et al.'s evaluation:
+    ``clip_normalised`` (raw scores min-max scaled inside each test clip, Liu et al.'s scaling:
     reported beside, never a verdict, since it reads each test clip's own score range)."""
     return {"raw": figures(te, entry["test"], config),
             "smoothed": figures(te, smoothed(entry, name, out, tr, te, config.smooth), config) if config.smooth
