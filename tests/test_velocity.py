@@ -34,9 +34,11 @@ def test_speed_not_contrast_is_what_counts():
         return f
     bright_slow = velocity_features(clip(1, 250), np.zeros(20), np.arange(20), VelocityConfig(cell=48))
     faint_fast = velocity_features(clip(3, 100), np.zeros(20), np.arange(20), VelocityConfig(cell=48))
-    speed = lambda v: v[2:-2, 0].sum(axis=1).mean()  # noqa: E731 -- a cell's vector sums to its mean speed
+    # whole-frame speed: a cell's vector sums to the cell's mean speed; the blob crosses both cells
+    speed = lambda v: v[2:-2].sum(axis=(1, 2)).mean()  # noqa: E731
     assert speed(faint_fast) > 2 * speed(bright_slow)
-    energy = lambda f: motion_features(f, np.zeros(20), np.arange(20), MotionConfig(cell=48))[2:-2, 0].mean()  # noqa: E731
+    cfg = MotionConfig(cell=48)
+    energy = lambda f: motion_features(f, np.zeros(20), np.arange(20), cfg)[2:-2].sum(axis=(1, 2)).mean()  # noqa: E731
     assert energy(clip(1, 250)) > energy(clip(3, 100))
 
 
@@ -63,11 +65,14 @@ def test_first_frames_borrow_the_next_flow_and_clips_never_mix():
     rng = np.random.default_rng(0)
     a = blob_clip(6, 3, rng=rng)
     b = np.full((6, 48, 96), 200, np.uint8)  # a constant clip: no flow, even though it follows a moving one
-    frames, clips, index = stack([a, b])
+    one = blob_clip(1, 3, rng=rng)  # a one-frame clip between moving clips: no flow, nothing borrowed
+    c = blob_clip(5, 5, rng=rng)
+    frames, clips, index = stack([a, b, one, c])
     f = velocity_features(frames, clips, index, VelocityConfig(cell=16))
-    assert np.allclose(f[0], f[1])  # frame 0 takes frame 1's flow (0 -> 1)
-    assert f[1].sum() > 0 and np.all(f[6:] == 0)
-    shuffled = np.random.default_rng(1).permutation(12)
+    assert np.array_equal(f[0], f[1]) and f[1].sum() > 0  # frame 0 takes frame 1's flow (0 -> 1)
+    assert np.all(f[6:13] == 0)  # the constant clip and the one-frame clip
+    assert np.array_equal(f[13], f[14]) and f[14].sum() > 0 and not np.array_equal(f[14], f[15])  # a later clip too
+    shuffled = np.random.default_rng(1).permutation(len(frames))
     g = velocity_features(frames[shuffled], clips[shuffled], index[shuffled], VelocityConfig(cell=16))
     assert np.array_equal(g, f[shuffled])  # rows follow the input order; time order comes from index
 

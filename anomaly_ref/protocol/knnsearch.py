@@ -1,9 +1,10 @@
 """Batched k-th-nearest-neighbour distances in torch, with an optional same-group exclusion.
 
 The patch memory bank (:mod:`.patchbank`), the motion scorer (:mod:`.motion`) and the
-velocity scorer (:mod:`.velocity`) all need the distance of many query vectors to the k-th nearest of many bank vectors. scikit-learn's
-brute search materialises the whole (m, n) distance matrix; here queries go in chunks
-through ``torch.cdist`` so memory stays at ``chunk x n`` floats per location.
+velocity scorer (:mod:`.velocity`) all need the distance of many query vectors to the k-th
+nearest of many bank vectors. scikit-learn's brute search materialises the whole (m, n)
+distance matrix; here queries go in chunks through ``torch.cdist`` so memory stays at
+``chunk x n`` floats per location.
 
 Leave-one-clip-out scores need each training frame scored against the bank *without* its
 own clip: ``bank_groups`` / ``query_groups`` mark bank entries that share the query's group

@@ -105,8 +105,8 @@ ANCHORS_INTRO = ("What differs between a literature anchor and these rows, besid
                  "on whole frames or grid cells, no detector, no learnt flow network (Farnebäck only), pooled "
                  "without scaling):")
 PER_CLIP_INTRO = "Raw AUC inside each test clip that holds both classes (the mean per-clip column averages these):"
-COMPARISONS_INTRO = ("Paired differences, raw pooled frame AUC, a − b, each with its percentile interval over the same "
-                     "test-clip resamples (differences whose interval holds 0 are not resolved):")
+COMPARISONS_INTRO = ("Paired differences, raw pooled frame AUC, a − b, each with its percentile interval over the "
+                     "same test-clip resamples (differences whose interval holds 0 are not resolved):")
 
 
 def anchors(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
