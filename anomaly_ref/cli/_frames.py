@@ -1,6 +1,6 @@
 """``--source`` made optional: a study's frames from the dataset's official archive.
 
-``audit``, ``gradcam`` and ``extract`` share these options; when ``--source`` is absent the
+``audit``, ``standard``, ``gradcam`` and ``extract`` share these options; when ``--source`` is absent the
 frames (and the training clips, where the study uses them) come from
 :func:`anomaly_ref.data.framesets.frames`, fetched and unpacked on first use.
 """

@@ -29,7 +29,7 @@ from typing import Callable
 
 from ..errors import FetchError
 from .layouts import MAX_ENTRIES, MAX_TREE_BYTES, Layout, Rule
-from .unpack import CHUNK, ZIP_ERRORS, unreadable, unsafe_path, unsafe_reason
+from .unpack import CHUNK, ZIP_ERRORS, open_nofollow, regular_files, unreadable, unsafe_path, unsafe_reason
 
 TAR_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError, OSError, ValueError)
 
@@ -198,30 +198,13 @@ def copy_tree(folder: str | os.PathLike, layout: Layout, out: str | os.PathLike)
     folder, out = Path(folder), Path(out)
     w = TreeWriter(out, layout)
     w.src = str(folder)
-    found = []
 
     def unreadable_folder(exc: OSError) -> None:
         raise FetchError(f"{folder}: cannot list {exc.filename} ({exc.strerror or exc}); nothing was installed")
 
-    for root, dirs, files in os.walk(folder, followlinks=False, onerror=unreadable_folder):
-        for entry in sorted(dirs + files):
-            p = Path(root, entry)
-            rel = p.relative_to(folder).as_posix()
-            w.count(rel)
-            if p.is_symlink():
-                raise _refuse(w.src, rel, "is a symbolic link")
-            if entry in files:
-                if not stat.S_ISREG(p.lstat().st_mode):
-                    raise _refuse(w.src, rel, "is not a regular file")
-                found.append((rel, p))
-    for rel, p in sorted(found):
+    for rel, p in regular_files(folder, _refuse, count=w.count, onerror=unreadable_folder):
         hit = w.target(rel, p.stat().st_size, None)
-        if hit is None:
-            continue
-        try:
-            fd = os.open(p, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError as exc:
-            raise FetchError(f"{p}: cannot open ({exc.strerror or exc}); nothing was installed") from None
-        with os.fdopen(fd, "rb") as fin:
-            w.copy(fin.read, hit[0], hit[1], rel)
+        if hit is not None:
+            with open_nofollow(p) as fin:
+                w.copy(fin.read, hit[0], hit[1], rel)
     return sorted(w.written)

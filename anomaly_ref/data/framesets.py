@@ -37,10 +37,11 @@ from ..fileio import atomic_write_text
 from . import archive, download, manifest as mf
 from .fetch import Options, _artifact_lock, _cached_check, _workdir, options
 from .fetch import _reject as reject
-from .integrity import MAX_ARCHIVE_BYTES, MISMATCH, MISSING, OK, UNPINNED, Check
+from .integrity import MAX_ARCHIVE_BYTES, MISSING, OK, UNPINNED, Check, mirror_url
 from .layouts import Layout, get_layout, tree_files
 from .manifest import Artifact, Manifest, Member
 from .tofu import TOFU_NAME, FirstUse
+from .unpack import open_nofollow
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +88,6 @@ def sources(dataset: str, **kwargs) -> tuple[Path, Path | None]:
     """``(test frames, training frames or None)`` of ``dataset`` from its official archive."""
     tree = frames(dataset, **kwargs)
     return tree.test, tree.train
-
-
-def frames_mirror_url(base: str, name: str) -> str:
-    from urllib.parse import quote
-
-    return f"{base.rstrip('/')}/frames/{quote(name)}"
 
 
 def get_tree(art: Artifact, dataset: str, opts: Options, source: Path | None = None) -> FrameTree:
@@ -192,7 +187,8 @@ def _stage(art: Artifact, todo: list[Member], source: Path | None, work: Path,
     if source is None:
         staged, origins = {}, []
         for m in todo:
-            url = frames_mirror_url(opts.mirror, m.name) if opts.mirror else art.member_url(m)
+            # a mirror serves every frame archive under <mirror>/frames/<name>
+            url = mirror_url(opts.mirror, "frames", m.name) if opts.mirror else art.member_url(m)
             # no sha256 to pooch: it would retry and delete a mismatch; _verify_staged keeps it in .rejected/
             staged[m.name] = download.get(url, work / m.name, None, _bound(m), retries=opts.retries,
                                           timeout=opts.timeout, progress=opts.progress)
@@ -225,11 +221,7 @@ def _copy(path: Path, target: Path, m: Member) -> Path:
     """A local archive copied into the work folder: bounded, never through a symbolic link."""
     bound = _bound(m)
     path = path.resolve()  # the user named it: a link to the archive is followed here, never once opened
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError as exc:
-        raise FetchError(f"{path}: cannot open ({exc.strerror or exc}); nothing was installed") from None
-    with os.fdopen(fd, "rb") as fin, open(target, "xb") as fout:
+    with open_nofollow(path) as fin, open(target, "xb") as fout:
         n = 0
         while chunk := fin.read(1 << 20):
             n += len(chunk)

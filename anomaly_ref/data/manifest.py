@@ -66,8 +66,13 @@ class Artifact:
     datasets: tuple[str, ...] = ()  # frames-archive: every dataset it serves (default: (dataset,))
     layout: str | None = None  # frames-archive: anomaly_ref.data.layouts.LAYOUTS key
 
+    @property
+    def served(self) -> tuple[str, ...]:
+        """Every dataset this artifact serves: ``datasets``, else its one ``dataset``."""
+        return self.datasets or (self.dataset,)
+
     def serves(self, dataset: str) -> bool:
-        return dataset in (self.datasets or (self.dataset,))
+        return dataset in self.served
 
     def member_url(self, member: Member) -> str:
         """frames-archive: where a member is published (the artifact's folder URL + its name)."""
@@ -200,7 +205,7 @@ def check_registry(art: Artifact, where: str) -> None:
 
         if art.layout not in LAYOUTS:
             raise ManifestError(f"{where}.layout: expected one of {', '.join(LAYOUTS)}, found {art.layout!r}; {_FIX}")
-        missing = [d for d in (art.datasets or (art.dataset,)) if d not in LAYOUTS[art.layout].sources]
+        missing = [d for d in art.served if d not in LAYOUTS[art.layout].sources]
         if missing:
             raise ManifestError(f"{where}.layout: layout {art.layout!r} does not place the frames of {missing}; {_FIX}")
     seen: set[str] = set()

@@ -242,22 +242,45 @@ def extract_zip(zip_path: str | os.PathLike, members: Sequence[Member], out_dir:
         return out
 
 
+def regular_files(folder: Path, refuse: Callable[[str, str, str], Exception], *,
+                  count: Callable[[str], None] | None = None,
+                  onerror: Callable[[OSError], None] | None = None) -> list[tuple[str, Path]]:
+    """``(POSIX path relative to folder, path)`` of every regular file under ``folder``, sorted.
+
+    A symbolic link or a special file anywhere refuses the whole folder:
+    ``refuse(str(folder), rel, why)`` is raised. ``count(rel)`` sees every entry, files and
+    folders (a caller's entry budget); ``onerror`` as :func:`os.walk`'s (default: ignored)."""
+    src, found = str(folder), []
+    for root, dirs, files in os.walk(folder, followlinks=False, onerror=onerror):
+        for entry in sorted(dirs + files):
+            path = Path(root, entry)
+            rel = path.relative_to(folder).as_posix()
+            if count is not None:
+                count(rel)
+            if path.is_symlink():
+                raise refuse(src, rel, "is a symbolic link")
+            if entry in files:
+                if not stat.S_ISREG(path.lstat().st_mode):
+                    raise refuse(src, rel, "is not a regular file")
+                found.append((rel, path))
+    return sorted(found)
+
+
+def open_nofollow(path: Path) -> io.BufferedReader:
+    """``path`` opened for reading, never through a symbolic link: a file swapped for a link
+    after a walk checked it is refused, not followed. An error is one FetchError line."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:  # unreadable, vanished, or now a link
+        raise FetchError(f"{path}: cannot open ({exc.strerror or exc}); nothing was installed") from None
+    return os.fdopen(fd, "rb")
+
+
 def copy_folder(folder: str | os.PathLike, members: Sequence[Member], out_dir: str | os.PathLike) -> dict[str, Path]:
     """:func:`extract_zip` for a folder on disk (a folder zip unpacked by hand, or copied)."""
     folder, out_dir = Path(folder), Path(out_dir)
     src = str(folder)
-    names: list[str] = []
-    for root, dirs, files in os.walk(folder, followlinks=False):
-        for entry in dirs + files:
-            path = Path(root, entry)
-            rel = path.relative_to(folder).as_posix()
-            if path.is_symlink():
-                raise _refuse(src, rel, "is a symbolic link")
-            if entry in files:
-                if not stat.S_ISREG(path.lstat().st_mode):
-                    raise _refuse(src, rel, "is not a regular file")
-                names.append(rel)
-    names.sort()
+    names = [rel for rel, _ in regular_files(folder, _refuse)]
     chosen = plan(names, members, src)
     out_dir.mkdir(parents=True, exist_ok=True)
     budget, out = _Budget(src), {}
@@ -282,12 +305,7 @@ def copy_file(path: str | os.PathLike, member: Member, target: str | os.PathLike
 
 
 def _copy_file(path: Path, target: Path, src: str, name: str, member: Member, budget: _Budget) -> None:
-    # O_NOFOLLOW: a file swapped for a link after the walk checked it is refused, not followed.
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError as exc:  # unreadable, vanished, or now a link: one error line
-        raise FetchError(f"{path}: cannot open ({exc.strerror or exc}); nothing was installed") from None
-    with os.fdopen(fd, "rb") as fin:
+    with open_nofollow(path) as fin:
         def read(n: int) -> bytes:
             try:
                 return fin.read(n)

@@ -147,7 +147,6 @@ class AvenueFrames(VideoFrames):
             indices += range(len(vol))
             labels += vol.tolist()
         super().__init__(dataset, clips, indices, labels, videos, sizes, label_files)
-        self.label_files = label_files
 
 
 class AvenueTrainFrames(VideoFrames):

@@ -30,7 +30,7 @@ from torch import nn
 from ..errors import InputError
 from .adam import KerasAdam
 from .heads import HeadConfig, create_head
-from .cliptime import clip_positions
+from .cliptime import clip_positions, first_from_next
 
 PREDICTOR_HEADS = ("LSTM", "GRU", "LSTM_GRU", "SimpleRNN", "Dense")  # the paper's four and the Dense baseline
 
@@ -166,16 +166,8 @@ def standardiser(X: np.ndarray, config: PredictorConfig) -> tuple[np.ndarray, np
 
 
 def _first_from_next(err: np.ndarray, clips: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """``err`` with each clip's first frame given its second frame's error (a one-frame clip keeps its own)."""
-    order, pos = clip_positions(np.asarray(clips), np.asarray(index))
-    inv = np.empty_like(order)
-    inv[order] = np.arange(len(order))
-    err = np.array(err, dtype=np.float64)
-    for i in np.flatnonzero(pos == 0):
-        k = inv[i] + 1
-        if k < len(order) and pos[order[k]] == 1:
-            err[i] = err[order[k]]
-    return err
+    """A float64 copy of ``err`` with each clip's first frame given its second frame's error."""
+    return first_from_next(np.array(err, dtype=np.float64), np.asarray(clips), np.asarray(index))
 
 
 def copy_last(X_train: np.ndarray, train_clips: np.ndarray, train_index: np.ndarray, X: np.ndarray,

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
-from .cliptime import clip_positions
+from .cliptime import clip_positions, first_from_next
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,4 @@ def velocity_features(frames: np.ndarray, clips: np.ndarray, index: np.ndarray,
             list(pool.map(one, pairs))
     finally:
         cv2.setNumThreads(before)
-    # a clip's first frame takes its second frame's flow (the same pair), when the clip has one
-    first = np.flatnonzero((in_time == 0)[:-1] & (in_time[1:] == 1))
-    out[order[first]] = out[order[first + 1]]
-    return out
+    return first_from_next(out, clips, index)  # a first frame: its second frame's flow (the same pair)
