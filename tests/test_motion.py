@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from anomaly_ref.errors import InputError
-from anomaly_ref.protocol.cliptime import clip_positions
+from anomaly_ref.protocol.cliptime import clip_positions, first_from_next
 from anomaly_ref.protocol.knnsearch import fit_locations, score_locations
 from anomaly_ref.protocol.motion import MotionConfig, motion_features
 
@@ -60,6 +60,16 @@ def test_clip_positions():
     order, pos = clip_positions(np.array([1, 0, 1, 0]), np.array([5, 9, 2, 3]))
     assert order.tolist() == [3, 1, 2, 0]
     assert pos.tolist() == [1, 1, 0, 0]
+
+
+def test_first_from_next_fills_each_clips_first_frame_in_place():
+    # rows out of time order; clip "b" has one frame (kept), clip "c" two
+    clips = np.array(["a", "c", "a", "b", "c", "a"])
+    index = np.array([2, 7, 0, 4, 6, 1])
+    values = np.arange(6.0)[:, None] * [1.0, 10.0]
+    out = first_from_next(values, clips, index)
+    assert out is values
+    assert out[:, 0].tolist() == [0.0, 1.0, 5.0, 3.0, 1.0, 5.0]  # a: frame 0 (row 2) <- frame 1 (row 5); c: 6 <- 7
 
 
 def test_leave_one_clip_out_skips_own_clip():
